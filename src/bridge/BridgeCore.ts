@@ -1,0 +1,15 @@
+import type { StoreGateway } from "../gateway/StoreGateway.js";
+import type { Socket } from "socket.io";
+import type { ResolvedOptions } from "../options.js";
+import type { ClientRegistry } from "./ClientRegistry.js";
+
+/** What the HTTP and socket layers need from the bridge that owns them. */
+export interface BridgeCore {
+  readonly config: ResolvedOptions;
+  readonly registry: ClientRegistry;
+  readonly gateway: StoreGateway;
+  /** Attaches a stored session found through a cookie (e.g. after a restart), when both sides are free. */
+  adopt(clientId: string, sessionId: string): void;
+  /** The implementation behind `socket.withSession`. */
+  withSession(socket: Socket, handler: unknown, onMissing?: unknown): Promise<unknown>;
+}

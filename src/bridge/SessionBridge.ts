@@ -1,0 +1,234 @@
+import { EventEmitter } from "node:events";
+import type Koa from "koa";
+import { createSession } from "koa-session";
+import type { Server } from "socket.io";
+import { invalidType, stateError } from "../errors.js";
+import { userView } from "../gateway/record.js";
+import { StoreGateway } from "../gateway/StoreGateway.js";
+import { ensureAppKeys } from "../http/appKeys.js";
+import { clientMiddleware } from "../http/clientMiddleware.js";
+import { koaStore } from "../http/koaStore.js";
+import { watchLateMiddleware } from "../http/lateMiddleware.js";
+import { sessionCookie } from "../http/sessionCookie.js";
+import { type BridgeOptions, checkDuration, INTERVAL_RANGE, MAX_AGE_RANGE, type ResolvedOptions, resolveOptions } from "../options.js";
+import { SessionQueue } from "../socket/SessionQueue.js";
+import { installSocketHook, socketHook } from "../socket/socketHook.js";
+import { type SessionHandler, withSession } from "../socket/withSession.js";
+import type { SessionData } from "../types.js";
+import type { BridgeCore } from "./BridgeCore.js";
+import { ClientRegistry } from "./ClientRegistry.js";
+import type { SessionBridgeEvents } from "./events.js";
+
+function checkApp(app: unknown): asserts app is Koa {
+  const candidate = app as Partial<Koa> | null;
+  if (typeof candidate?.use !== "function" || typeof candidate.createContext !== "function" || !candidate.context) {
+    throw invalidType("app", "a Koa application", app);
+  }
+  // koa-session extends app.context once: a second install would silently keep the first one's store.
+  if (Object.prototype.hasOwnProperty.call(candidate.context, "sessionOptions")) {
+    throw stateError("koa-session is already installed on this app; bridgeSession() installs it itself, once per app.");
+  }
+}
+
+function checkIo(io: unknown): asserts io is Server {
+  const candidate = io as Partial<Server> | null;
+  if (typeof candidate?.use !== "function" || typeof candidate.of !== "function" || !candidate._nsps) {
+    throw invalidType("io", "a socket.io Server", io);
+  }
+}
+
+/**
+ * Shares one session between Koa requests (through koa-session) and
+ * socket.io sockets, and keeps the client ↔ session map behind both.
+ */
+export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
+  readonly #config: ResolvedOptions;
+  readonly #registry = new ClientRegistry();
+  readonly #queue = new SessionQueue();
+  readonly #gateway: StoreGateway;
+  readonly #removeSocketHook: () => void;
+  #cleanupTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(app: Koa, io: Server, opt?: BridgeOptions) {
+    super();
+    checkApp(app);
+    checkIo(io);
+    const config = resolveOptions(opt);
+    this.#config = config;
+    this.#gateway = new StoreGateway(config.store, config.maxAge, {
+      written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
+      destroyed: (sessionId) => this.#destroyed(sessionId),
+    });
+    const core: BridgeCore = {
+      config,
+      registry: this.#registry,
+      gateway: this.#gateway,
+      adopt: (clientId, sessionId) => this.#adopt(clientId, sessionId),
+      withSession: (socket, handler, onMissing) =>
+        withSession(this.#queue, this.#gateway, socket, handler as SessionHandler<unknown>, onMissing),
+    };
+
+    if (config.signed) ensureAppKeys(app);
+    watchLateMiddleware(app, io);
+    const registry = this.#registry;
+    Object.defineProperty(app.context, "sessionId", {
+      get(this: Koa.Context) {
+        return registry.getSessionId(this.clientId);
+      },
+      configurable: true,
+    });
+    app.use(clientMiddleware(config));
+    app.use(createSession({ ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core) } as never, app));
+    this.#removeSocketHook = installSocketHook(io, socketHook(app, core));
+
+    if (config.autoCleanup) this.startAutoCleanup();
+  }
+
+  /** The session attached to `clientId`. */
+  getSessionId(clientId: string): string | undefined {
+    return this.#registry.getSessionId(clientId);
+  }
+
+  /** The client attached to `sessionId`. */
+  getClientId(sessionId: string): string | undefined {
+    return this.#registry.getClientId(sessionId);
+  }
+
+  /** The session (without koa-session's fields), or `undefined` when the id is not mapped or the session is gone. */
+  async getById(sessionId: string): Promise<SessionData | undefined> {
+    if (this.#registry.getClientId(sessionId) === undefined) return undefined;
+    const record = await this.#gateway.read(sessionId);
+    return record && userView(record);
+  }
+
+  /** `getById` for the session attached to `clientId`. */
+  async getByClientId(clientId: string): Promise<SessionData | undefined> {
+    const sessionId = this.#registry.getSessionId(clientId);
+    return sessionId === undefined ? undefined : this.getById(sessionId);
+  }
+
+  /** Destroys a mapped session; `false` when the id is not mapped. */
+  async destroyById(sessionId: string): Promise<boolean> {
+    if (this.#registry.getClientId(sessionId) === undefined) return false;
+    await this.#queue.run(sessionId, () => this.#gateway.destroy(sessionId));
+    return true;
+  }
+
+  /** `destroyById` for the session attached to `clientId`. */
+  async destroyByClientId(clientId: string): Promise<boolean> {
+    const sessionId = this.#registry.getSessionId(clientId);
+    return sessionId === undefined ? false : this.destroyById(sessionId);
+  }
+
+  /**
+   * Replaces a mapped session (`null` destroys it) and refreshes its expiry,
+   * optionally with a new lifetime. Never creates: throws when the id is not
+   * mapped. Resolves whether the store changed.
+   */
+  async setById(sessionId: string, session: SessionData | null, maxAge?: number): Promise<boolean> {
+    if (maxAge !== undefined) checkDuration("maxAge", maxAge, MAX_AGE_RANGE);
+    const notMapped = () => stateError(`Session "${sessionId}" is not attached to a client; setById() never creates sessions.`);
+    if (this.#registry.getClientId(sessionId) === undefined) throw notMapped();
+    return this.#queue.run(sessionId, async () => {
+      const previous = await this.#gateway.read(sessionId);
+      if (previous === undefined) throw notMapped();
+      return this.#gateway.update(sessionId, previous, session, maxAge);
+    });
+  }
+
+  /** `setById` for the session attached to `clientId`; throws when the client has none. */
+  async setByClientId(clientId: string, session: SessionData | null, maxAge?: number): Promise<boolean> {
+    const sessionId = this.#registry.getSessionId(clientId);
+    if (sessionId === undefined) {
+      throw stateError(`Client "${clientId}" has no session; setByClientId() never creates sessions.`);
+    }
+    return this.setById(sessionId, session, maxAge);
+  }
+
+  /** Removes every expired record (needs `store.list`), emits `cleanup` and resolves the count. */
+  async cleanup(): Promise<number> {
+    const cleared = await this.#gateway.cleanup();
+    this.emit("cleanup", cleared);
+    return cleared;
+  }
+
+  /** Runs `cleanup()` every `interval` ms (default `autoCleanupMs`); `false` when already running. */
+  startAutoCleanup(interval?: number): boolean {
+    if (this.#closed) throw stateError("startAutoCleanup() was called on a closed bridge.");
+    const every = checkDuration("interval", interval ?? this.#config.autoCleanupMs, INTERVAL_RANGE);
+    if (this.#cleanupTimer) return false;
+    this.#cleanupTimer = setInterval(() => {
+      this.cleanup().catch((error: Error) => this.#report(error));
+    }, every);
+    this.#cleanupTimer.unref();
+    return true;
+  }
+
+  /** Stops the automatic cleanup; `false` when it was not running. */
+  stopAutoCleanup(): boolean {
+    if (!this.#cleanupTimer) return false;
+    clearInterval(this.#cleanupTimer);
+    this.#cleanupTimer = undefined;
+    return true;
+  }
+
+  /** Emits `sessionSet` for a change written directly to the backend store. */
+  notifyStoreSet(sessionId: string, isNew = false): void {
+    const clientId = this.#registry.getClientId(sessionId);
+    if (clientId !== undefined) this.emit("sessionSet", { clientId, sessionId, isNew: Boolean(isNew), isInit: false });
+  }
+
+  /** Detaches and emits `sessionDestroy` for a record removed directly from the backend store. */
+  notifyStoreDestroy(sessionId: string): void {
+    this.#destroyed(sessionId);
+  }
+
+  /** Emits `cleanup` for a cleanup done directly on the backend store. */
+  notifyStoreCleanup(clearedCount: number): void {
+    if (!Number.isInteger(clearedCount) || clearedCount < 0) {
+      throw invalidType("clearedCount", "a non-negative integer", clearedCount);
+    }
+    this.emit("cleanup", clearedCount);
+  }
+
+  /** Stops what the bridge started (automatic cleanup, the socket hook). Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.stopAutoCleanup();
+    this.#removeSocketHook();
+  }
+
+  #written(sessionId: string, isNew: boolean, clientId: string | undefined): void {
+    let owner = this.#registry.getClientId(sessionId);
+    let isInit = false;
+    if (clientId !== undefined && owner !== clientId) {
+      for (const pair of this.#registry.attach(clientId, sessionId)) this.emit("sessionDestroy", pair);
+      owner = clientId;
+      isInit = true;
+    }
+    if (owner !== undefined) this.emit("sessionSet", { clientId: owner, sessionId, isNew, isInit });
+  }
+
+  #destroyed(sessionId: string): void {
+    const clientId = this.#registry.detachSession(sessionId);
+    if (clientId !== undefined) this.emit("sessionDestroy", { clientId, sessionId });
+  }
+
+  #adopt(clientId: string, sessionId: string): void {
+    if (this.#registry.getClientId(sessionId) !== undefined || this.#registry.getSessionId(clientId) !== undefined) return;
+    this.#registry.attach(clientId, sessionId);
+    this.emit("sessionSet", { clientId, sessionId, isNew: false, isInit: true });
+  }
+
+  #report(error: Error): void {
+    if (this.listenerCount("error") > 0) this.emit("error", error);
+    else process.emitWarning(error);
+  }
+}
+
+/** Creates a `SessionBridge` for `app` and `io`. */
+export function bridgeSession(app: Koa, io: Server, opt?: BridgeOptions): SessionBridge {
+  return new SessionBridge(app, io, opt);
+}

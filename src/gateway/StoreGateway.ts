@@ -1,0 +1,171 @@
+import { invalidType, message } from "../errors.js";
+import type { MaybePromise, SessionStore, StoreState } from "../stores/types.js";
+import { isRecordExpired, refreshRecord, type SessionRecord, userView } from "./record.js";
+
+/** What the gateway reports to its owner after it changed the store. */
+export interface GatewayListener {
+  /** A record was written; `clientId` names the HTTP client whose request wrote it. */
+  written(sessionId: string, isNew: boolean, clientId: string | undefined): void;
+  /** A record was removed (explicitly, or because it had expired). */
+  destroyed(sessionId: string): void;
+}
+
+/** How a write came about. */
+export interface WriteOptions {
+  /** The HTTP client whose request wrote the session. */
+  clientId?: string | undefined;
+  /** Persist even when only the expiry moves (a TTL refresh). */
+  refresh?: boolean;
+}
+
+/** Whether a stored JSON session equals `record` apart from koa-session's `_expire` stamp. */
+function sameContentAs(storedJson: string, record: SessionRecord): boolean {
+  try {
+    const { _expire: _a, ...stored } = JSON.parse(storedJson) as SessionRecord;
+    const { _expire: _b, ...next } = record;
+    return JSON.stringify(stored) === JSON.stringify(next);
+  } catch {
+    return false;
+  }
+}
+
+function isThenable<T>(value: MaybePromise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+/** Applies `next` to a value that may or may not be a promise, staying sync when it is not. */
+function after<T, R>(value: MaybePromise<T>, next: (resolved: T) => MaybePromise<R>): MaybePromise<R> {
+  return isThenable(value) ? value.then(next) : next(value);
+}
+
+function isLive(state: StoreState | null | undefined, now: number): state is StoreState {
+  return state != null && state.expiresAt > now;
+}
+
+/**
+ * The one path between the bridge and the backend store: it serializes,
+ * applies TTL (an expired record reads as missing and is removed), skips
+ * writes that would not change the stored record, and reports changes.
+ */
+export class StoreGateway {
+  readonly #store: SessionStore;
+  readonly #listener: GatewayListener;
+  readonly #maxAge: number;
+
+  constructor(store: SessionStore, maxAge: number, listener: GatewayListener) {
+    this.#store = store;
+    this.#maxAge = maxAge;
+    this.#listener = listener;
+  }
+
+  /** The live record of `sessionId`, or `undefined` (an expired one is destroyed first). */
+  async read(sessionId: string): Promise<SessionRecord | undefined> {
+    const state = await this.#store.get(sessionId);
+    if (state == null) return undefined;
+    const now = Date.now();
+    if (!isLive(state, now)) {
+      await this.destroy(sessionId);
+      return undefined;
+    }
+    const record = this.#parse(sessionId, state);
+    if (record === undefined) {
+      await this.destroy(sessionId);
+      throw new Error(message(`Stored session "${sessionId}" is not valid JSON; the record was destroyed.`));
+    }
+    if (isRecordExpired(record, now)) {
+      await this.destroy(sessionId);
+      return undefined;
+    }
+    return record;
+  }
+
+  /**
+   * Stores `record` for `ttl` ms and reports it. A write that only moves
+   * `_expire` is not a change: it is skipped, or with `refresh` (koa-session's
+   * rolling/renew/save) persisted to extend the TTL without an event.
+   * Resolves whether the store was written.
+   */
+  async write(sessionId: string, record: SessionRecord, ttl: number, options: WriteOptions = {}): Promise<boolean> {
+    const session = this.#serialize(sessionId, record);
+    const previous = await this.#store.get(sessionId);
+    const now = Date.now();
+    const isNew = !isLive(previous, now);
+    const sameContent = !isNew && (previous.session === session || sameContentAs(previous.session, record));
+    if (sameContent && (!options.refresh || previous.session === session)) return false;
+    await this.#store.set(sessionId, { session, expiresAt: now + ttl, ttl });
+    if (!sameContent) this.#listener.written(sessionId, isNew, options.clientId);
+    return true;
+  }
+
+  /**
+   * Saves user data edited outside koa-session (sockets, `setById`) over
+   * `previous` exactly as an HTTP write would; `null` destroys. Resolves
+   * whether the store changed.
+   */
+  async update(sessionId: string, previous: SessionRecord, next: unknown, maxAge?: number): Promise<boolean> {
+    if (next === null) return this.destroy(sessionId);
+    if (typeof next !== "object" || next === undefined || Array.isArray(next)) {
+      throw invalidType("session", "an object or null", next);
+    }
+    const data = next as Record<string, unknown>;
+    const unchanged = this.#serialize(sessionId, data) === this.#serialize(sessionId, userView(previous));
+    if (unchanged && maxAge === undefined) return false;
+    const { record, ttl } = refreshRecord(data, previous, this.#maxAge, maxAge);
+    return this.write(sessionId, record, ttl, { refresh: true });
+  }
+
+  /** Removes the record; resolves whether the store reported one. */
+  async destroy(sessionId: string): Promise<boolean> {
+    const existed = await this.#store.destroy(sessionId);
+    this.#listener.destroyed(sessionId);
+    return existed !== false;
+  }
+
+  /** Destroys every expired record, then lets the store optimize; resolves the count. */
+  async cleanup(): Promise<number> {
+    const store = this.#store;
+    if (typeof store.list !== "function") {
+      throw new Error(message("cleanup() needs a store with a list() method."));
+    }
+    const now = Date.now();
+    let cleared = 0;
+    const pending: Promise<number>[] = [];
+    // Sync stores stay sync here: no promise per record, which keeps 100k records cheap.
+    const sweep = (sessionId: string): MaybePromise<number> =>
+      after(store.get(sessionId), (state) => {
+        if (state == null || isLive(state, now)) return 0;
+        return after(store.destroy(sessionId), () => {
+          this.#listener.destroyed(sessionId);
+          return 1;
+        });
+      });
+    for (const sessionId of await store.list()) {
+      const outcome = sweep(sessionId);
+      if (isThenable(outcome)) pending.push(outcome);
+      else cleared += outcome;
+    }
+    for (const outcome of await Promise.all(pending)) cleared += outcome;
+    if (typeof store.optimize === "function") await store.optimize(cleared);
+    return cleared;
+  }
+
+  #parse(sessionId: string, state: StoreState): SessionRecord | undefined {
+    if (typeof state.session !== "string") return undefined;
+    try {
+      const record: unknown = JSON.parse(state.session);
+      return record !== null && typeof record === "object" && !Array.isArray(record)
+        ? (record as SessionRecord)
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #serialize(sessionId: string, record: SessionRecord): string {
+    try {
+      return JSON.stringify(record);
+    } catch (error) {
+      throw new TypeError(message(`Session "${sessionId}" cannot be serialized to JSON: ${(error as Error).message}`));
+    }
+  }
+}

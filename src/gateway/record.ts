@@ -1,0 +1,41 @@
+/** A session as koa-session stores it: the user's data plus its bookkeeping fields. */
+export interface SessionRecord {
+  [key: string]: unknown;
+  _expire?: number;
+  _maxAge?: number;
+  _session?: boolean;
+}
+
+/** koa-session keeps its store 10 s longer than the cookie, so a live cookie never meets a missing record. */
+export const STORE_GRACE_MS = 10_000;
+
+/** The session as users see it: koa-session's bookkeeping fields removed. */
+export function userView(record: SessionRecord): Record<string, unknown> {
+  const { _expire, _maxAge, _session, ...data } = record;
+  return data;
+}
+
+/** Whether koa-session itself would reject the record as expired. */
+export function isRecordExpired(record: SessionRecord, now: number): boolean {
+  return typeof record._expire === "number" && record._expire < now;
+}
+
+/**
+ * Rebuilds a record from edited user data the way koa-session saves one over
+ * HTTP, so both channels agree on when the session dies.
+ */
+export function refreshRecord(
+  data: Record<string, unknown>,
+  previous: SessionRecord | undefined,
+  defaultMaxAge: number,
+  maxAge?: number,
+): { record: SessionRecord; ttl: number } {
+  if (maxAge === undefined && previous?._session) {
+    return { record: { ...data, _session: true }, ttl: defaultMaxAge };
+  }
+  const lifetime = maxAge ?? previous?._maxAge ?? defaultMaxAge;
+  return {
+    record: { ...data, _expire: Date.now() + lifetime, _maxAge: lifetime },
+    ttl: lifetime + STORE_GRACE_MS,
+  };
+}

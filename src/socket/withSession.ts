@@ -1,0 +1,67 @@
+import type { Socket } from "socket.io";
+import { invalidType, stateError } from "../errors.js";
+import type { StoreGateway } from "../gateway/StoreGateway.js";
+import { userView } from "../gateway/record.js";
+import type { SessionData } from "../types.js";
+import { SessionContext } from "./SessionContext.js";
+import type { SessionQueue } from "./SessionQueue.js";
+
+/** Handler of `socket.withSession`. */
+export type SessionHandler<T, S extends object = SessionData> = (
+  sessionCtx: SessionContext<S>,
+  socket: Socket,
+) => T | Promise<T>;
+
+/** What `socket.withSession` does when the socket has no session. */
+export type OnMissing<F> = Error | ((socket: Socket) => F | Promise<F>) | F;
+
+/** How many times a call follows a socket whose session id changed while it waited. */
+const MAX_FOLLOWS = 8;
+const MOVED = Symbol("moved");
+const MISSING = Symbol("missing");
+
+interface Done<T> {
+  value: T;
+}
+
+/** Runs `handler` on the socket's current session, one call per session id at a time. */
+export async function withSession<T>(
+  queue: SessionQueue,
+  gateway: StoreGateway,
+  socket: Socket,
+  handler: SessionHandler<T>,
+  onMissing?: unknown,
+): Promise<unknown> {
+  if (typeof handler !== "function") throw invalidType("handler", "a function", handler);
+  for (let attempt = 0; attempt < MAX_FOLLOWS; attempt++) {
+    const sessionId = socket.sessionId;
+    if (sessionId === undefined) return missing(socket, onMissing);
+    const outcome = await queue.run(sessionId, () => runOnce(gateway, socket, sessionId, handler));
+    if (outcome === MISSING) return missing(socket, onMissing);
+    if (outcome !== MOVED) return outcome.value;
+  }
+  throw stateError(`The session of this socket changed ${MAX_FOLLOWS} times while withSession() waited; giving up.`);
+}
+
+async function runOnce<T>(
+  gateway: StoreGateway,
+  socket: Socket,
+  sessionId: string,
+  handler: SessionHandler<T>,
+): Promise<Done<T> | typeof MOVED | typeof MISSING> {
+  // The id may have moved (login, logout) while this call waited its turn.
+  if (socket.sessionId !== sessionId) return MOVED;
+  const record = await gateway.read(sessionId);
+  if (record === undefined) return MISSING;
+  const sessionCtx = new SessionContext(userView(record), sessionId, socket);
+  const value = await handler(sessionCtx, socket);
+  await gateway.update(sessionId, record, sessionCtx.session);
+  return { value };
+}
+
+function missing(socket: Socket, onMissing: unknown): unknown {
+  if (onMissing === undefined) throw stateError("Session is missing for this socket.");
+  if (onMissing instanceof Error) throw onMissing;
+  if (typeof onMissing === "function") return onMissing(socket);
+  return onMissing;
+}

@@ -1,0 +1,42 @@
+import type { SessionContext } from "./socket/SessionContext.js";
+import type { OnMissing, SessionHandler } from "./socket/withSession.js";
+
+/**
+ * The shape of a session's data. Augment it to type your own fields:
+ * `declare module "koa-io-session" { interface SessionData { userId?: string } }`.
+ */
+export interface SessionData {
+  [key: string]: any;
+}
+
+/** `socket.withSession(handler, onMissing?)`. */
+export interface WithSession {
+  /** Runs `handler` on the socket's session; rejects when the socket has none (or with `onMissing` when it is an Error). */
+  <T>(handler: SessionHandler<T>, onMissing?: Error): Promise<T>;
+  /** Runs `handler` on the socket's session; without one, resolves what `onMissing(socket)` returns. */
+  <T, F>(handler: SessionHandler<T>, onMissing: (socket: import("socket.io").Socket) => F | Promise<F>): Promise<T | F>;
+  /** Runs `handler` on the socket's session; without one, resolves `onMissing` itself. */
+  <T, F>(handler: SessionHandler<T>, onMissing: F): Promise<T | F>;
+}
+
+declare module "koa" {
+  interface ExtendableContext {
+    /** This request's client id (from the client cookie, created when missing). */
+    clientId: string;
+    /** The session currently attached to this request's client, if any. */
+    readonly sessionId: string | undefined;
+  }
+}
+
+declare module "socket.io" {
+  interface Socket {
+    /** The client id resolved from the handshake cookies. */
+    readonly clientId: string;
+    /** The session currently attached to this socket's client, if any. */
+    readonly sessionId: string | undefined;
+    /** Runs a handler on this socket's session, serialized per session id. */
+    withSession: WithSession;
+  }
+}
+
+export type { OnMissing, SessionContext, SessionHandler };
