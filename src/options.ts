@@ -54,7 +54,20 @@ export interface BridgeOptions extends ForwardedSessionOptions {
   clientMaxAge?: number;
   /** Re-send the client-id cookie on every HTTP response. Default: `true`. */
   clientAlwaysRoll?: boolean;
+  /** Prefix of the room each socket joins, named after its session id. Default: `""` (the room is the session id). */
+  roomPrefix?: string;
+  /**
+   * What the sockets of a destroyed session experience: `"keep"` nothing,
+   * `"notify"` they receive `destroyEvent`, `"disconnect"` they are
+   * disconnected. A login (`regenerate()`) is a move, not a destroy. Default: `"keep"`.
+   */
+  onSessionDestroy?: SessionDestroyPolicy;
+  /** Event emitted to the sockets of a destroyed session under `onSessionDestroy: "notify"`, with `{ sessionId }`. Default: `"session:destroyed"`. */
+  destroyEvent?: string;
 }
+
+/** See `BridgeOptions.onSessionDestroy`. */
+export type SessionDestroyPolicy = "keep" | "notify" | "disconnect";
 
 /** Cookie attributes shared by the client-id cookie. */
 export interface ClientCookieOptions {
@@ -79,14 +92,18 @@ export interface ResolvedOptions {
   clientKey: string;
   clientAlwaysRoll: boolean;
   clientCookie: ClientCookieOptions;
+  roomPrefix: string;
+  onSessionDestroy: SessionDestroyPolicy;
+  destroyEvent: string;
   /** What koa-session receives: forwarded keys plus key, signed and maxAge. */
   sessionOptions: Record<string, unknown>;
 }
 
 const OWN_KEYS = new Set([
   "key", "signed", "maxAge", "store", "autoCleanup", "autoCleanupMs",
-  "clientKey", "clientMaxAge", "clientAlwaysRoll",
+  "clientKey", "clientMaxAge", "clientAlwaysRoll", "roomPrefix", "onSessionDestroy", "destroyEvent",
 ]);
+const DESTROY_POLICIES: readonly SessionDestroyPolicy[] = ["keep", "notify", "disconnect"];
 // These would replace the bridge's own store or cookie handling inside koa-session.
 const UNSUPPORTED_KEYS = ["externalKey", "ContextStore"];
 const REQUIRED_STORE_METHODS = ["get", "set", "destroy"] as const;
@@ -162,6 +179,13 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
   if (clientKey === key) throw invalidType("clientKey", `a name other than the session cookie's`, clientKey);
   const clientMaxAge = readDuration(opt, "clientMaxAge", ms.y(), CLIENT_MAX_AGE_RANGE);
   const clientAlwaysRoll = readBoolean(opt, "clientAlwaysRoll", true);
+  const roomPrefix = opt.roomPrefix ?? "";
+  if (typeof roomPrefix !== "string") throw invalidType("roomPrefix", "a string", roomPrefix);
+  const onSessionDestroy = opt.onSessionDestroy ?? "keep";
+  if (!DESTROY_POLICIES.includes(onSessionDestroy as SessionDestroyPolicy)) {
+    throw invalidType("onSessionDestroy", `one of "keep", "notify", "disconnect"`, onSessionDestroy);
+  }
+  const destroyEvent = readString(opt, "destroyEvent", () => "session:destroyed");
 
   const forwarded: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(opt)) {
@@ -181,6 +205,7 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
 
   return {
     key, signed, maxAge, store, autoCleanup, autoCleanupMs, clientKey, clientAlwaysRoll, clientCookie,
+    roomPrefix, onSessionDestroy: onSessionDestroy as SessionDestroyPolicy, destroyEvent,
     sessionOptions: { ...forwarded, key, signed, maxAge },
   };
 }

@@ -26,6 +26,12 @@ declare module "koa" {
     /** The session currently attached to this request's client, if any. */
     readonly sessionId: string | undefined;
   }
+  // `new Koa()` intersects ExtendableContext with DefaultContext, whose `any`
+  // index signature would turn both properties into `any`: declare them here too.
+  interface DefaultContext {
+    clientId: string;
+    readonly sessionId: string | undefined;
+  }
 }
 
 declare module "socket.io" {
@@ -36,6 +42,8 @@ declare module "socket.io" {
     readonly sessionId: string | undefined;
     /** Runs a handler on this socket's session, serialized per session id. */
     withSession: WithSession;
+    /** The Koa context built for the handshake request (cookies, headers, `app`). */
+    readonly ctx: import("koa").Context;
   }
 }
 

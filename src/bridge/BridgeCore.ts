@@ -10,6 +10,8 @@ export interface BridgeCore {
   readonly gateway: StoreGateway;
   /** Attaches a stored session found through a cookie (e.g. after a restart), when both sides are free. */
   adopt(clientId: string, sessionId: string): void;
+  /** Called after each request's session was committed, to finish what that request started. */
+  settle(ctx: object): void;
   /** The implementation behind `socket.withSession`. */
   withSession(socket: Socket, handler: unknown, onMissing?: unknown): Promise<unknown>;
 }

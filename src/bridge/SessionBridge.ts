@@ -12,12 +12,15 @@ import { watchLateMiddleware } from "../http/lateMiddleware.js";
 import { sessionCookie } from "../http/sessionCookie.js";
 import { type BridgeOptions, checkDuration, INTERVAL_RANGE, MAX_AGE_RANGE, type ResolvedOptions, resolveOptions } from "../options.js";
 import { SessionQueue } from "../socket/SessionQueue.js";
+import { installClientCookieHeader } from "../socket/clientCookieHeader.js";
+import { Handshakes } from "../socket/Handshakes.js";
+import { SocketDirectory } from "../socket/SocketDirectory.js";
 import { installSocketHook, socketHook } from "../socket/socketHook.js";
 import { type SessionHandler, withSession } from "../socket/withSession.js";
 import type { SessionData } from "../types.js";
 import type { BridgeCore } from "./BridgeCore.js";
 import { ClientRegistry } from "./ClientRegistry.js";
-import type { SessionBridgeEvents } from "./events.js";
+import type { SessionBridgeEvents, SessionDestroyEvent } from "./events.js";
 
 function checkApp(app: unknown): asserts app is Koa {
   const candidate = app as Partial<Koa> | null;
@@ -46,7 +49,10 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   readonly #registry = new ClientRegistry();
   readonly #queue = new SessionQueue();
   readonly #gateway: StoreGateway;
-  readonly #removeSocketHook: () => void;
+  readonly #sockets: SocketDirectory;
+  /** Sessions destroyed by a request that is still running: their sockets wait to see whether it was a login. */
+  readonly #endedByRequest = new WeakMap<object, SessionDestroyEvent[]>();
+  readonly #uninstall: (() => void)[];
   #cleanupTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -56,15 +62,17 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     checkIo(io);
     const config = resolveOptions(opt);
     this.#config = config;
+    this.#sockets = new SocketDirectory(config);
     this.#gateway = new StoreGateway(config.store, config.maxAge, {
       written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
-      destroyed: (sessionId) => this.#destroyed(sessionId),
+      destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),
     });
     const core: BridgeCore = {
       config,
       registry: this.#registry,
       gateway: this.#gateway,
       adopt: (clientId, sessionId) => this.#adopt(clientId, sessionId),
+      settle: (ctx) => this.#settle(ctx),
       withSession: (socket, handler, onMissing) =>
         withSession(this.#queue, this.#gateway, socket, handler as SessionHandler<unknown>, onMissing),
     };
@@ -78,9 +86,13 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       },
       configurable: true,
     });
-    app.use(clientMiddleware(config));
+    app.use(clientMiddleware(config, core.settle));
     app.use(createSession({ ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core) } as never, app));
-    this.#removeSocketHook = installSocketHook(io, socketHook(app, core));
+    const handshakes = new Handshakes(app, config);
+    this.#uninstall = [
+      installSocketHook(io, socketHook(core, handshakes), this.#sockets),
+      installClientCookieHeader(io, handshakes, config),
+    ];
 
     if (config.autoCleanup) this.startAutoCleanup();
   }
@@ -93,6 +105,11 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   /** The client attached to `sessionId`. */
   getClientId(sessionId: string): string | undefined {
     return this.#registry.getClientId(sessionId);
+  }
+
+  /** The room every socket of `sessionId` is in (`roomPrefix` + id): `io.to(bridge.roomOf(id)).emit(…)`. */
+  roomOf(sessionId: string): string {
+    return this.#sockets.roomOf(sessionId);
   }
 
   /** The session (without koa-session's fields), or `undefined` when the id is not mapped or the session is gone. */
@@ -197,28 +214,48 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.stopAutoCleanup();
-    this.#removeSocketHook();
+    for (const uninstall of this.#uninstall) uninstall();
   }
 
   #written(sessionId: string, isNew: boolean, clientId: string | undefined): void {
     let owner = this.#registry.getClientId(sessionId);
     let isInit = false;
     if (clientId !== undefined && owner !== clientId) {
-      for (const pair of this.#registry.attach(clientId, sessionId)) this.emit("sessionDestroy", pair);
+      for (const pair of this.#registry.attach(clientId, sessionId)) {
+        this.#sockets.left(pair.clientId, pair.sessionId);
+        this.emit("sessionDestroy", pair);
+      }
+      this.#sockets.joined(clientId, sessionId);
       owner = clientId;
       isInit = true;
     }
     if (owner !== undefined) this.emit("sessionSet", { clientId: owner, sessionId, isNew, isInit });
   }
 
-  #destroyed(sessionId: string): void {
+  #destroyed(sessionId: string, origin?: object): void {
     const clientId = this.#registry.detachSession(sessionId);
-    if (clientId !== undefined) this.emit("sessionDestroy", { clientId, sessionId });
+    if (clientId === undefined) return;
+    const pair = { clientId, sessionId };
+    this.#sockets.left(clientId, sessionId);
+    this.emit("sessionDestroy", pair);
+    if (origin === undefined) this.#sockets.ended(clientId, sessionId);
+    else this.#endedByRequest.set(origin, [...(this.#endedByRequest.get(origin) ?? []), pair]);
+  }
+
+  /** After a request: a client that got a new session moved (a login); one left without a session lost it. */
+  #settle(ctx: object): void {
+    const ended = this.#endedByRequest.get(ctx);
+    if (ended === undefined) return;
+    this.#endedByRequest.delete(ctx);
+    for (const { clientId, sessionId } of ended) {
+      if (this.#registry.getSessionId(clientId) === undefined) this.#sockets.ended(clientId, sessionId);
+    }
   }
 
   #adopt(clientId: string, sessionId: string): void {
     if (this.#registry.getClientId(sessionId) !== undefined || this.#registry.getSessionId(clientId) !== undefined) return;
     this.#registry.attach(clientId, sessionId);
+    this.#sockets.joined(clientId, sessionId);
     this.emit("sessionSet", { clientId, sessionId, isNew: false, isInit: true });
   }
 

@@ -6,8 +6,8 @@ import { isRecordExpired, refreshRecord, type SessionRecord, userView } from "./
 export interface GatewayListener {
   /** A record was written; `clientId` names the HTTP client whose request wrote it. */
   written(sessionId: string, isNew: boolean, clientId: string | undefined): void;
-  /** A record was removed (explicitly, or because it had expired). */
-  destroyed(sessionId: string): void;
+  /** A record was removed (explicitly, or because it had expired); `origin` is the request that removed it. */
+  destroyed(sessionId: string, origin?: object): void;
 }
 
 /** How a write came about. */
@@ -115,9 +115,9 @@ export class StoreGateway {
   }
 
   /** Removes the record; resolves whether the store reported one. */
-  async destroy(sessionId: string): Promise<boolean> {
+  async destroy(sessionId: string, origin?: object): Promise<boolean> {
     const existed = await this.#store.destroy(sessionId);
-    this.#listener.destroyed(sessionId);
+    this.#listener.destroyed(sessionId, origin);
     return existed !== false;
   }
 

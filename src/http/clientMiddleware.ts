@@ -1,16 +1,24 @@
-import type { Middleware } from "koa";
+import type { Context, Middleware } from "koa";
 import type { ResolvedOptions } from "../options.js";
 import { newClientId, readClientId } from "./clientCookie.js";
 
-/** Gives every request a fixed `ctx.clientId`, creating (and sending) the client cookie when it is missing. */
-export function clientMiddleware(config: ResolvedOptions): Middleware {
+/**
+ * Gives every request a fixed `ctx.clientId`, creating (and sending) the
+ * client cookie when it is missing; `settle(ctx)` runs once the session has
+ * been committed.
+ */
+export function clientMiddleware(config: ResolvedOptions, settle: (ctx: Context) => void): Middleware {
   const { clientKey, clientAlwaysRoll, clientCookie } = config;
-  return function koaIoSessionClient(ctx, next) {
+  return async function koaIoSessionClient(ctx, next) {
     let clientId = readClientId(ctx.cookies, config);
     const isFresh = clientId === undefined;
     clientId ??= newClientId();
     ctx.clientId = clientId;
     if (isFresh || clientAlwaysRoll) ctx.cookies.set(clientKey, clientId, clientCookie);
-    return next();
+    try {
+      await next();
+    } finally {
+      settle(ctx);
+    }
   };
 }

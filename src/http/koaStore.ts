@@ -24,8 +24,8 @@ export function koaStore({ config, registry, gateway, adopt }: BridgeCore) {
       const ttl = typeof maxAge === "number" ? maxAge : config.maxAge;
       await gateway.write(sessionId, record, ttl, { clientId: ctx?.clientId, refresh: changed === false });
     },
-    async destroy(sessionId: string): Promise<void> {
-      await gateway.destroy(sessionId);
+    async destroy(sessionId: string, { ctx }: KoaStoreCall = {}): Promise<void> {
+      await gateway.destroy(sessionId, ctx);
     },
   };
 }

@@ -1,26 +1,24 @@
-import { ServerResponse } from "node:http";
-import type Koa from "koa";
-import type { Server, Socket } from "socket.io";
+import type { Namespace, Server, Socket } from "socket.io";
 import type { BridgeCore } from "../bridge/BridgeCore.js";
-import { newClientId, readClientId } from "../http/clientCookie.js";
+import type { Handshakes } from "./Handshakes.js";
+import type { SocketDirectory } from "./SocketDirectory.js";
 
 type SocketMiddleware = (socket: Socket, next: (err?: Error) => void) => void;
 type WithSessionFn = Socket["withSession"];
 
 /**
- * The socket.io middleware: resolves the socket's client from the handshake
- * cookies, gives it `clientId`, a live `sessionId` and `withSession`, and
- * re-attaches a stored session named by a verified session cookie.
+ * The socket.io middleware: gives the socket its handshake's Koa context,
+ * `clientId`, a live `sessionId` and `withSession`, and re-attaches a stored
+ * session named by a verified session cookie.
  */
-export function socketHook(app: Koa, core: BridgeCore): SocketMiddleware {
+export function socketHook(core: BridgeCore, handshakes: Handshakes): SocketMiddleware {
   const { config, registry, gateway, adopt, withSession } = core;
 
   async function resolve(socket: Socket): Promise<void> {
-    // A Koa context gives the handshake the same cookie parsing and signing keys as HTTP.
-    const ctx = app.createContext(socket.request, new ServerResponse(socket.request));
-    const clientId = readClientId(ctx.cookies, config) ?? newClientId();
-    ctx.clientId = clientId;
+    const { ctx } = handshakes.of(socket.request);
+    const clientId = ctx.clientId;
     Object.defineProperties(socket, {
+      ctx: { value: ctx, configurable: true },
       clientId: { value: clientId, enumerable: true, configurable: true },
       sessionId: { get: () => registry.getSessionId(clientId), enumerable: true, configurable: true },
       withSession: {
@@ -39,14 +37,22 @@ export function socketHook(app: Koa, core: BridgeCore): SocketMiddleware {
   };
 }
 
-/** Installs `hook` on every namespace, present and future; returns a function that removes it. */
-export function installSocketHook(io: Server, hook: SocketMiddleware): () => void {
-  const add = (nsp: { use(fn: SocketMiddleware): unknown }) => nsp.use(hook);
+/**
+ * Installs the middleware and the directory's connection listener on every
+ * namespace, present and future; returns a function that removes them.
+ */
+export function installSocketHook(io: Server, hook: SocketMiddleware, directory: SocketDirectory): () => void {
+  const track = (socket: Socket): void => directory.add(socket);
+  const add = (nsp: Namespace): void => {
+    nsp.use(hook);
+    nsp.on("connection", track);
+  };
   for (const nsp of io._nsps.values()) add(nsp);
   io.on("new_namespace", add);
   return () => {
     io.off("new_namespace", add);
     for (const nsp of io._nsps.values()) {
+      nsp.off("connection", track);
       const fns = (nsp as unknown as { _fns: SocketMiddleware[] })._fns;
       const at = fns.indexOf(hook);
       if (at !== -1) fns.splice(at, 1);

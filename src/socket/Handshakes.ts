@@ -1,0 +1,37 @@
+import { type IncomingMessage, ServerResponse } from "node:http";
+import type Koa from "koa";
+import { newClientId, readClientId } from "../http/clientCookie.js";
+import type { ResolvedOptions } from "../options.js";
+
+/** The Koa context of one engine.io handshake and whether its client id was created for it. */
+export interface Handshake {
+  ctx: Koa.Context;
+  isFresh: boolean;
+}
+
+/**
+ * One Koa context per handshake request, shared by the engine hook (which
+ * sends a fresh client cookie) and the socket middleware of every namespace.
+ */
+export class Handshakes {
+  readonly #byRequest = new WeakMap<IncomingMessage, Handshake>();
+  readonly #app: Koa;
+  readonly #config: ResolvedOptions;
+
+  constructor(app: Koa, config: ResolvedOptions) {
+    this.#app = app;
+    this.#config = config;
+  }
+
+  of(req: IncomingMessage): Handshake {
+    let handshake = this.#byRequest.get(req);
+    if (handshake) return handshake;
+    // A Koa context gives the handshake the same cookie parsing and signing keys as HTTP.
+    const ctx = this.#app.createContext(req, new ServerResponse(req));
+    const fromCookie = readClientId(ctx.cookies, this.#config);
+    ctx.clientId = fromCookie ?? newClientId();
+    handshake = { ctx, isFresh: fromCookie === undefined };
+    this.#byRequest.set(req, handshake);
+    return handshake;
+  }
+}
