@@ -10,14 +10,7 @@ export interface SessionData {
 }
 
 /** `socket.withSession(handler, onMissing?)`. */
-export interface WithSession {
-  /** Runs `handler` on the socket's session; rejects when the socket has none (or with `onMissing` when it is an Error). */
-  <T>(handler: SessionHandler<T>, onMissing?: Error): Promise<T>;
-  /** Runs `handler` on the socket's session; without one, resolves what `onMissing(socket)` returns. */
-  <T, F>(handler: SessionHandler<T>, onMissing: (socket: import("socket.io").Socket) => F | Promise<F>): Promise<T | F>;
-  /** Runs `handler` on the socket's session; without one, resolves `onMissing` itself. */
-  <T, F>(handler: SessionHandler<T>, onMissing: F): Promise<T | F>;
-}
+export type WithSession = import("socket.io").Socket["withSession"];
 
 declare module "koa" {
   interface ExtendableContext {
@@ -40,8 +33,13 @@ declare module "socket.io" {
     readonly clientId: string;
     /** The session currently attached to this socket's client, if any. */
     readonly sessionId: string | undefined;
-    /** Runs a handler on this socket's session, serialized per session id. */
-    withSession: WithSession;
+    // Methods, not a property: overloads merge when the ESM and CJS declarations meet in one program.
+    /** Runs `handler` on this socket's session, one call per session at a time; rejects without a session (or with `onMissing` when it is an Error). */
+    withSession<T>(handler: SessionHandler<T>, onMissing?: Error): Promise<T>;
+    /** Runs `handler` on this socket's session; without one, resolves what `onMissing(socket)` returns. */
+    withSession<T, F>(handler: SessionHandler<T>, onMissing: (socket: Socket) => F | Promise<F>): Promise<T | F>;
+    /** Runs `handler` on this socket's session; without one, resolves `onMissing` itself. */
+    withSession<T, F>(handler: SessionHandler<T>, onMissing: F): Promise<T | F>;
     /** The Koa context built for the handshake request (cookies, headers, `app`). */
     readonly ctx: import("koa").Context;
   }
