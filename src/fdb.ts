@@ -1,0 +1,4 @@
+export { COMPACT_MIN_LINES, COMPACT_RATIO, FileStore } from "./stores/FileStore.js";
+export type { FileDbOptions, FileStoreOptions } from "./stores/FileStore.js";
+export type { FileDb, FileDbFile } from "./stores/fileDb.js";
+export type { MaybePromise, SessionStore, StoreState } from "./stores/types.js";
