@@ -10,6 +10,7 @@ import { clientMiddleware } from "../http/clientMiddleware.js";
 import { koaStore } from "../http/koaStore.js";
 import { watchLateMiddleware } from "../http/lateMiddleware.js";
 import { sessionCookie } from "../http/sessionCookie.js";
+import { SignatureCache } from "../http/signatureCache.js";
 import { type BridgeOptions, checkDuration, INTERVAL_RANGE, MAX_AGE_RANGE, type ResolvedOptions, resolveOptions } from "../options.js";
 import { SessionQueue } from "../socket/SessionQueue.js";
 import { installClientCookieHeader } from "../socket/clientCookieHeader.js";
@@ -86,9 +87,10 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       },
       configurable: true,
     });
-    app.use(clientMiddleware(config, core.settle));
+    const signatures = new SignatureCache();
+    app.use(clientMiddleware(config, signatures, core.settle));
     app.use(createSession({ ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core) } as never, app));
-    const handshakes = new Handshakes(app, config);
+    const handshakes = new Handshakes(app, config, signatures);
     this.#uninstall = [
       installSocketHook(io, socketHook(core, handshakes), this.#sockets),
       installClientCookieHeader(io, handshakes, config),

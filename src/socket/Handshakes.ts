@@ -1,6 +1,7 @@
 import { type IncomingMessage, ServerResponse } from "node:http";
 import type Koa from "koa";
 import { newClientId, readClientId } from "../http/clientCookie.js";
+import type { SignatureCache } from "../http/signatureCache.js";
 import type { ResolvedOptions } from "../options.js";
 
 /** The Koa context of one engine.io handshake and whether its client id was created for it. */
@@ -17,10 +18,12 @@ export class Handshakes {
   readonly #byRequest = new WeakMap<IncomingMessage, Handshake>();
   readonly #app: Koa;
   readonly #config: ResolvedOptions;
+  readonly #signatures: SignatureCache;
 
-  constructor(app: Koa, config: ResolvedOptions) {
+  constructor(app: Koa, config: ResolvedOptions, signatures: SignatureCache) {
     this.#app = app;
     this.#config = config;
+    this.#signatures = signatures;
   }
 
   of(req: IncomingMessage): Handshake {
@@ -28,6 +31,7 @@ export class Handshakes {
     if (handshake) return handshake;
     // A Koa context gives the handshake the same cookie parsing and signing keys as HTTP.
     const ctx = this.#app.createContext(req, new ServerResponse(req));
+    this.#signatures.install(ctx.cookies, this.#app.keys);
     const fromCookie = readClientId(ctx.cookies, this.#config);
     ctx.clientId = fromCookie ?? newClientId();
     handshake = { ctx, isFresh: fromCookie === undefined };

@@ -1,0 +1,81 @@
+import { timingSafeEqual } from "node:crypto";
+import type Cookies from "cookies";
+
+interface Keygrip {
+  sign(data: string): string;
+  verify(data: string, digest: string): boolean;
+  index(data: string, digest: string): number;
+}
+
+/** Signatures kept per generation: enough for the cookies of the clients active at once. */
+const GENERATION_SIZE = 25_000;
+
+function sameDigest(a: string, b: string): boolean {
+  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+/**
+ * Keygrip signs with an HMAC and verifies with two more HMACs plus random
+ * bytes, for every signed cookie of every request, though a client sends
+ * the same cookies again and again. This keeps the signatures of values it
+ * has signed or verified with the current keys, and verifies a known value
+ * with one constant-time comparison. Signatures are exactly Keygrip's.
+ */
+export class SignatureCache {
+  #appKeys: unknown;
+  #keygrip: Keygrip | undefined;
+  // Two generations instead of an LRU: a full one becomes the old one, dropped at the next turn,
+  // so eviction never walks a Map (iterating a Map with many deletions is slow in V8).
+  #digests = new Map<string, string>();
+  #previous = new Map<string, string>();
+  readonly #cached: Keygrip = {
+    sign: (data) => this.#sign(data),
+    verify: (data, digest) => this.#index(data, digest) > -1,
+    index: (data, digest) => this.#index(data, digest),
+  };
+
+  /** Makes a request's cookie jar sign and verify through the cache. */
+  install(cookies: Cookies, appKeys: unknown): void {
+    const keygrip = (cookies as unknown as { keys?: Keygrip }).keys;
+    if (!keygrip) return;
+    if (appKeys !== this.#appKeys) {
+      this.#appKeys = appKeys;
+      this.#keygrip = keygrip;
+      this.#digests = new Map();
+      this.#previous = new Map();
+    }
+    (cookies as unknown as { keys: Keygrip }).keys = this.#cached;
+  }
+
+  #sign(data: string): string {
+    let digest = this.#lookup(data);
+    if (digest === undefined) {
+      digest = this.#keygrip!.sign(data);
+      this.#remember(data, digest);
+    }
+    return digest;
+  }
+
+  #index(data: string, digest: string): number {
+    const expected = this.#lookup(data) ?? this.#keygrip!.sign(data);
+    if (sameDigest(expected, digest)) {
+      this.#remember(data, expected);
+      return 0;
+    }
+    // A bad signature, or one made with an older key during key rotation.
+    return this.#keygrip!.index(data, digest);
+  }
+
+  #lookup(data: string): string | undefined {
+    return this.#digests.get(data) ?? this.#previous.get(data);
+  }
+
+  #remember(data: string, digest: string): void {
+    if (this.#digests.has(data)) return;
+    if (this.#digests.size >= GENERATION_SIZE) {
+      this.#previous = this.#digests;
+      this.#digests = new Map();
+    }
+    this.#digests.set(data, digest);
+  }
+}
