@@ -1,0 +1,38 @@
+// `npm run bench`: every benchmark in one run, then one summary table against the targets.
+// Figures are medians of interleaved rounds; each ratio's baseline is measured in the same run.
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { runHttp } from "./http.mjs";
+import { benchDir, fmt, writeResult } from "./lib.mjs";
+import { runSocket } from "./socket.mjs";
+
+const node = (script, ...args) =>
+  execFileSync(process.execPath, [...args, join(benchDir, script)], { stdio: "inherit" });
+const result = (name) => JSON.parse(readFileSync(join(benchDir, "results", `${name}.json`), "utf8"));
+
+const http = await runHttp();
+const socket = await runSocket();
+node("store.mjs", "--expose-gc");
+node("filestore.mjs");
+const redis = existsSync(join(benchDir, "redis.mjs")) && existsSync(join(benchDir, "..", "dist", "redis.js"));
+if (redis) node("redis.mjs");
+
+const store = result("store");
+const filestore = result("filestore");
+const ratio = (mode) => http.find((r) => r.mode === mode && r.variant === "bridge-live").ratio;
+const rows = [
+  ["HTTP, reused cookies: bridge ÷ koa-session", ratio("reuse"), "≥ 0.90"],
+  ["HTTP, no cookies: bridge ÷ koa-session", ratio("fresh"), "≥ 0.90"],
+  ["handshakes/s: bridge ÷ plain socket.io", socket.handshakeRatio, "≥ 0.80"],
+  ["withSession on one session: no lost updates", socket.exact ? "exact" : "LOST", "exact"],
+  ["cleanup() of 100k expired (ms)", store.cleanup100kMs.bridge, "≤ 70"],
+  ["heap bytes/session: LiveStore ÷ koa-session Map", store.heapBytesPerSession.ratio, "—"],
+  ["FileStore load of 100k sessions (ms)", filestore.load.medianMs, "< 1000"],
+];
+console.log("\nSummary");
+for (const [name, value, target] of rows) {
+  const shown = typeof value === "number" ? fmt(value, value < 10 ? 2 : 0) : value;
+  console.log(`${name.padEnd(50)} ${String(shown).padStart(8)}   target ${target}`);
+}
+writeResult("summary", { rows: rows.map(([name, value, target]) => ({ name, value, target })), redis });
