@@ -107,7 +107,7 @@ const DESTROY_POLICIES: readonly SessionDestroyPolicy[] = ["keep", "notify", "di
 // These would replace the bridge's own store or cookie handling inside koa-session.
 const UNSUPPORTED_KEYS = ["externalKey", "ContextStore"];
 const REQUIRED_STORE_METHODS = ["get", "set", "destroy"] as const;
-const OPTIONAL_STORE_METHODS = ["list", "optimize"] as const;
+const OPTIONAL_STORE_METHODS = ["list", "optimize", "subscribe", "withLock"] as const;
 
 /** Bounds of timer intervals: setInterval cannot go beyond 2^31-1 ms. */
 export const INTERVAL_RANGE: readonly [number, number] = [1000, 2 ** 31 - 1];

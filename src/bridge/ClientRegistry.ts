@@ -44,6 +44,11 @@ export class ClientRegistry {
     return clientId;
   }
 
+  /** Every attached session id. */
+  sessionIds(): string[] {
+    return [...this.#clientBySession.keys()];
+  }
+
   /** Number of attached pairs. */
   get size(): number {
     return this.#clientBySession.size;

@@ -13,6 +13,7 @@ import { sessionCookie } from "../http/sessionCookie.js";
 import { SignatureCache } from "../http/signatureCache.js";
 import { type BridgeOptions, checkDuration, INTERVAL_RANGE, MAX_AGE_RANGE, type ResolvedOptions, resolveOptions } from "../options.js";
 import { SessionQueue } from "../socket/SessionQueue.js";
+import type { MaybePromise, SessionStore, StoreChange } from "../stores/types.js";
 import { installClientCookieHeader } from "../socket/clientCookieHeader.js";
 import { Handshakes } from "../socket/Handshakes.js";
 import { SocketDirectory } from "../socket/SocketDirectory.js";
@@ -48,11 +49,14 @@ function checkIo(io: unknown): asserts io is Server {
 export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   readonly #config: ResolvedOptions;
   readonly #registry = new ClientRegistry();
-  readonly #queue = new SessionQueue();
+  readonly #queue: SessionQueue;
   readonly #gateway: StoreGateway;
   readonly #sockets: SocketDirectory;
   /** Sessions destroyed by a request that is still running: their sockets wait to see whether it was a login. */
   readonly #endedByRequest = new WeakMap<object, SessionDestroyEvent[]>();
+  /** Requests whose destroys the store reports to other processes once they settle (`meta.settled`). */
+  readonly #settling = new WeakMap<object, { promise: Promise<void>; resolve: () => void }>();
+  #unsubscribe: (() => void) | undefined;
   readonly #uninstall: (() => void)[];
   #cleanupTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -64,9 +68,12 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     const config = resolveOptions(opt);
     this.#config = config;
     this.#sockets = new SocketDirectory(config);
-    this.#gateway = new StoreGateway(config.store, config.maxAge, {
+    const { store } = config;
+    this.#queue = new SessionQueue(store.withLock && ((sessionId, task) => store.withLock!(sessionId, task)));
+    this.#gateway = new StoreGateway(store, config.maxAge, {
       written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
       destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),
+      settled: (origin) => this.#settledOf(origin),
     });
     const core: BridgeCore = {
       config,
@@ -78,6 +85,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
         withSession(this.#queue, this.#gateway, socket, handler as SessionHandler<unknown>, onMissing),
     };
 
+    this.#subscribe(store);
     if (config.signed) ensureAppKeys(app);
     watchLateMiddleware(app, io);
     const registry = this.#registry;
@@ -217,6 +225,8 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     this.#closed = true;
     this.stopAutoCleanup();
     for (const uninstall of this.#uninstall) uninstall();
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
   }
 
   #written(sessionId: string, isNew: boolean, clientId: string | undefined): void {
@@ -246,11 +256,67 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
 
   /** After a request: a client that got a new session moved (a login); one left without a session lost it. */
   #settle(ctx: object): void {
+    const settling = this.#settling.get(ctx);
+    if (settling !== undefined) {
+      this.#settling.delete(ctx);
+      settling.resolve();
+    }
     const ended = this.#endedByRequest.get(ctx);
     if (ended === undefined) return;
     this.#endedByRequest.delete(ctx);
     for (const { clientId, sessionId } of ended) {
       if (this.#registry.getSessionId(clientId) === undefined) this.#sockets.ended(clientId, sessionId);
+    }
+  }
+
+  #settledOf(origin: object): Promise<void> {
+    let settling = this.#settling.get(origin);
+    if (settling === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      this.#settling.set(origin, (settling = { promise, resolve }));
+    }
+    return settling.promise;
+  }
+
+  #subscribe(store: SessionStore): void {
+    if (typeof store.subscribe !== "function") return;
+    const subscribed: MaybePromise<() => void> = store.subscribe((change) => this.#remote(change));
+    if (typeof subscribed === "function") {
+      this.#unsubscribe = subscribed;
+      return;
+    }
+    subscribed.then(
+      (unsubscribe) => {
+        if (this.#closed) unsubscribe();
+        else this.#unsubscribe = unsubscribe;
+      },
+      (error: Error) => this.#report(error),
+    );
+  }
+
+  /** A change this process did not make (another process, or the store itself), reported by `store.subscribe`. */
+  #remote(change: StoreChange): void {
+    if (this.#closed) return;
+    if (change.type === "destroy") {
+      this.#destroyed(change.sessionId);
+    } else if (change.type === "set") {
+      const { clientId } = change;
+      // Attach only a client this process knows (sockets or a session here), so each map stays local.
+      const known = clientId !== undefined && (this.#registry.getSessionId(clientId) !== undefined || this.#sockets.has(clientId));
+      this.#written(change.sessionId, Boolean(change.isNew), known ? clientId : undefined);
+    } else if (change.type === "resync") {
+      this.#resync().catch((error: Error) => this.#report(error));
+    }
+  }
+
+  /** Changes may have been missed: detach every mapped session the store no longer holds. */
+  async #resync(): Promise<void> {
+    const sessionIds = this.#registry.sessionIds();
+    for (let at = 0; at < sessionIds.length; at += 100) {
+      await Promise.all(sessionIds.slice(at, at + 100).map(async (sessionId) => {
+        if ((await this.#gateway.read(sessionId)) === undefined) this.#destroyed(sessionId);
+      }));
     }
   }
 

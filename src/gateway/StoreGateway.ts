@@ -1,5 +1,5 @@
 import { invalidType, message } from "../errors.js";
-import type { MaybePromise, SessionStore, StoreState } from "../stores/types.js";
+import type { MaybePromise, SessionStore, StoreChangeMeta, StoreState } from "../stores/types.js";
 import { isRecordExpired, refreshRecord, type SessionRecord, userView } from "./record.js";
 
 /** What the gateway reports to its owner after it changed the store. */
@@ -8,6 +8,8 @@ export interface GatewayListener {
   written(sessionId: string, isNew: boolean, clientId: string | undefined): void;
   /** A record was removed (explicitly, or because it had expired); `origin` is the request that removed it. */
   destroyed(sessionId: string, origin?: object): void;
+  /** Resolves once the request `origin` has committed its session (passed to the store as `meta.settled`). */
+  settled(origin: object): Promise<void>;
 }
 
 /** How a write came about. */
@@ -92,7 +94,7 @@ export class StoreGateway {
     const isNew = !isLive(previous, now);
     const sameContent = !isNew && (previous.session === session || sameContentAs(previous.session, record));
     if (sameContent && (!options.refresh || previous.session === session)) return false;
-    await this.#store.set(sessionId, { session, expiresAt: now + ttl, ttl });
+    await this.#store.set(sessionId, { session, expiresAt: now + ttl, ttl }, { clientId: options.clientId, isNew, refresh: sameContent });
     if (!sameContent) this.#listener.written(sessionId, isNew, options.clientId);
     return true;
   }
@@ -116,7 +118,11 @@ export class StoreGateway {
 
   /** Removes the record; resolves whether the store reported one. */
   async destroy(sessionId: string, origin?: object): Promise<boolean> {
-    const existed = await this.#store.destroy(sessionId);
+    const meta: StoreChangeMeta | undefined = origin && {
+      clientId: (origin as { clientId?: string }).clientId,
+      settled: this.#listener.settled(origin),
+    };
+    const existed = await (meta ? this.#store.destroy(sessionId, meta) : this.#store.destroy(sessionId));
     this.#listener.destroyed(sessionId, origin);
     return existed !== false;
   }

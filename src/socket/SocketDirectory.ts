@@ -31,6 +31,11 @@ export class SocketDirectory {
     });
   }
 
+  /** Whether the client has a connected socket in this process. */
+  has(clientId: string): boolean {
+    return this.#byClient.has(clientId);
+  }
+
   /** The client's sockets now belong to `sessionId`. */
   joined(clientId: string, sessionId: string): void {
     for (const socket of this.#byClient.get(clientId) ?? []) void socket.join(this.roomOf(sessionId));

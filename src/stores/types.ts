@@ -11,19 +11,61 @@ export interface StoreState {
   ttl: number;
 }
 
+/** Who made a write or destroy, passed to `set`/`destroy` for stores that report changes to other processes. */
+export interface StoreChangeMeta {
+  /** The client whose request wrote (or destroyed) the session, when known. */
+  clientId?: string | undefined;
+  /** `set`: the store held no live record for this id before. */
+  isNew?: boolean;
+  /** `set`: only the expiry moved (a TTL refresh); the content is unchanged, so there is nothing to report. */
+  refresh?: boolean;
+  /**
+   * `destroy` inside an HTTP request that is still running (koa-session's
+   * `regenerate()` destroys the old id before it saves the new one): report
+   * the destroy to other processes once this resolves, after the request's
+   * own writes, so they see a login as a move and not as a logout.
+   */
+  settled?: Promise<void>;
+}
+
+/**
+ * A change the bridge did not make through this store object: a write or
+ * destroy by another process, or a record the store dropped by itself
+ * (native expiry). `resync` means changes may have been missed (a dropped
+ * connection): the bridge re-checks every session it maps.
+ */
+export type StoreChange =
+  | { type: "set"; sessionId: string; clientId?: string | undefined; isNew: boolean }
+  | { type: "destroy"; sessionId: string }
+  | { type: "resync" };
+
 /**
  * The backend store contract. `get`, `set` and `destroy` are required;
  * `list` enables `cleanup()`, and `optimize` runs after every cleanup.
+ * `subscribe` and `withLock` make a store shared by several processes
+ * behave like one: see the README's store contract.
  */
 export interface SessionStore {
   /** The stored state, or `undefined`/`null` when there is none. */
   get(sessionId: string): MaybePromise<StoreState | undefined | null>;
   /** Stores `state` under `sessionId`, replacing what was there. */
-  set(sessionId: string, state: StoreState): MaybePromise<unknown>;
+  set(sessionId: string, state: StoreState, meta?: StoreChangeMeta): MaybePromise<unknown>;
   /** Removes the record; resolves whether one existed. */
-  destroy(sessionId: string): MaybePromise<unknown>;
+  destroy(sessionId: string, meta?: StoreChangeMeta): MaybePromise<unknown>;
   /** Every stored session id (needed by `cleanup()`). */
   list?(): MaybePromise<Iterable<string>>;
   /** Called after a cleanup with the number of records it removed. */
   optimize?(clearedCount: number): MaybePromise<unknown>;
+  /**
+   * Reports changes made elsewhere (see `StoreChange`) to `listener` until the
+   * returned function is called. The bridge subscribes at construction and
+   * unsubscribes in `close()`.
+   */
+  subscribe?(listener: (change: StoreChange) => void): MaybePromise<() => void>;
+  /**
+   * Runs `task` while holding a lock on `sessionId` that every process
+   * sharing the store respects. `withSession`, `setById` and `destroyById`
+   * run inside it (after the in-process queue); HTTP requests do not.
+   */
+  withLock?<T>(sessionId: string, task: () => Promise<T>): Promise<T>;
 }

@@ -1,0 +1,165 @@
+// Redis bench (run `npx tsup` first; needs Redis at REDIS_URL or 127.0.0.1:6379):
+// 1. HTTP req/s and p99 of koa-session + koa-redis vs the bridge + RedisStore,
+//    in interleaved rounds (reused cookies, and no cookies: a new session per request);
+// 2. withSession ops/s across two bridge processes sharing one Redis: one session
+//    whose sockets sit on both nodes (every call takes the cluster lock in turn),
+//    one session on a single node (same lock, no cross-process contention), and
+//    50 sessions created on one node and edited from the other.
+// Prints tables and writes bench/results/redis.json. Deletes its own keys afterwards.
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { io } from "socket.io-client";
+import { cookieHeader, fmt, load, median, startChild, writeResult } from "./lib.mjs";
+
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const duration = Number(process.env.BENCH_SECONDS ?? 3);
+const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const prefix = `kis:bench:${randomBytes(4).toString("hex")}:`;
+const env = { REDIS_URL: redisUrl, BENCH_PREFIX: prefix };
+// Each pair runs with ioredis' defaults, and with enableAutoPipelining (what the README suggests).
+const variants = {
+  "koa-redis": { server: "koa-redis", baseline: "koa-redis", env: {} },
+  "bridge-redis": { server: "bridge-redis", baseline: "koa-redis", env: {} },
+  "koa-redis+ap": { server: "koa-redis", baseline: "koa-redis+ap", env: { AUTO_PIPELINING: "1" } },
+  "bridge-redis+ap": { server: "bridge-redis", baseline: "koa-redis+ap", env: { AUTO_PIPELINING: "1" } },
+};
+
+async function deleteKeys(client) {
+  let cursor = "0";
+  let deleted = 0;
+  for (const pattern of [`${prefix}*`, `lock:${prefix}*`]) {
+    do {
+      const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+      cursor = next;
+      if (keys.length) deleted += await client.del(...keys);
+    } while (cursor !== "0");
+  }
+  return deleted;
+}
+
+async function benchHttp() {
+  const servers = {};
+  for (const [variant, { server, env: extra }] of Object.entries(variants)) {
+    servers[variant] = await startChild("redis-server.mjs", [server], { ...env, ...extra });
+  }
+  const samples = {};
+  try {
+    for (const mode of ["reuse", "fresh"]) {
+      const headers = {};
+      for (const variant of Object.keys(variants)) {
+        const url = `http://127.0.0.1:${servers[variant].port}/`;
+        headers[variant] = mode === "reuse" ? { cookie: cookieHeader(await fetch(url)) } : {};
+        await load(url, { duration: 1, headers: headers[variant] }); // warm-up
+      }
+      for (let round = 0; round < rounds; round++) {
+        for (const variant of Object.keys(variants)) {
+          const url = `http://127.0.0.1:${servers[variant].port}/`;
+          ((samples[mode] ??= {})[variant] ??= []).push(await load(url, { duration, headers: headers[variant] }));
+        }
+      }
+    }
+  } finally {
+    await Promise.all(Object.values(servers).map((server) => server.stop()));
+  }
+  const rows = [];
+  for (const [mode, byVariant] of Object.entries(samples)) {
+    for (const [variant, list] of Object.entries(byVariant)) {
+      const rps = median(list.map((s) => s.rps));
+      const baseline = median(byVariant[variants[variant].baseline].map((s) => s.rps));
+      rows.push({ mode, variant, rps, p99: median(list.map((s) => s.p99)), ratio: rps / baseline });
+    }
+  }
+  console.log(`\nHTTP on Redis (${rounds} interleaved rounds × ${duration}s, 50 connections; ratio = req/s ÷ koa-session + koa-redis with the same client options; +ap = enableAutoPipelining)`);
+  console.log("mode    variant            req/s     p99 ms   ratio");
+  for (const r of rows) {
+    console.log(`${r.mode.padEnd(7)} ${r.variant.padEnd(16)} ${fmt(r.rps).padStart(8)} ${fmt(r.p99).padStart(8)} ${fmt(r.ratio, 2).padStart(7)}`);
+  }
+  return { rows, samples };
+}
+
+function connect(port, cookie) {
+  const socket = io(`http://127.0.0.1:${port}`, { transports: ["websocket"], forceNew: true, reconnection: false, extraHeaders: { cookie } });
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", reject);
+  });
+}
+
+const startSession = async (port) => cookieHeader(await fetch(`http://127.0.0.1:${port}/start`));
+
+/** The session's stored count, read by a socket of its own on `port`. */
+async function countVia(port, cookie) {
+  const socket = await connect(port, cookie);
+  const count = await socket.emitWithAck("count");
+  socket.disconnect();
+  return count;
+}
+
+/** Every socket keeps one `inc` in flight for `duration` s. */
+async function runOps(sockets) {
+  const end = Date.now() + duration * 1000;
+  let acks = 0;
+  const start = Date.now();
+  await Promise.all(sockets.map(async (socket) => {
+    while (Date.now() < end) {
+      await socket.emitWithAck("inc");
+      acks++;
+    }
+  }));
+  const perSecond = (acks * 1000) / (Date.now() - start);
+  for (const socket of sockets) socket.disconnect();
+  return { perSecond, acks };
+}
+
+async function benchCrossNode() {
+  const [a, b] = [await startChild("redis-server.mjs", ["bridge-redis"], env), await startChild("redis-server.mjs", ["bridge-redis"], env)];
+  const cases = {
+    "1 session, 8 sockets on 2 nodes": async () => {
+      const cookie = await startSession(a.port);
+      const sockets = await Promise.all(Array.from({ length: 8 }, (_, i) => connect(i % 2 ? b.port : a.port, cookie)));
+      const result = await runOps(sockets);
+      return { ...result, exact: (await countVia(a.port, cookie)) === result.acks };
+    },
+    "1 session, 8 sockets on 1 node": async () => {
+      const cookie = await startSession(a.port);
+      const sockets = await Promise.all(Array.from({ length: 8 }, () => connect(a.port, cookie)));
+      const result = await runOps(sockets);
+      return { ...result, exact: (await countVia(b.port, cookie)) === result.acks };
+    },
+    "50 sessions, created on A, edited on B": async () => {
+      const cookies = await Promise.all(Array.from({ length: 50 }, () => startSession(a.port)));
+      const sockets = await Promise.all(cookies.map((cookie) => connect(b.port, cookie)));
+      const result = await runOps(sockets);
+      const counts = await Promise.all(cookies.map((cookie) => countVia(a.port, cookie)));
+      return { ...result, exact: counts.reduce((x, y) => x + y, 0) === result.acks };
+    },
+  };
+  const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+  let exact = true;
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const [name, run] of Object.entries(cases)) {
+        const result = await run();
+        samples[name].push(result.perSecond);
+        exact &&= result.exact;
+      }
+    }
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+  const rows = Object.entries(samples).map(([name, list]) => ({ name, perSecond: median(list) }));
+  console.log(`\nwithSession across two bridge processes on one Redis (${rounds} rounds × ${duration}s, one call in flight per socket)`);
+  for (const r of rows) console.log(`${r.name.padEnd(42)} ${fmt(r.perSecond).padStart(8)} ops/s`);
+  console.log(`stored counts equal the acknowledged calls: ${exact ? "yes (no lost updates)" : "NO: LOST UPDATES"}`);
+  return { rows, exact, samples };
+}
+
+const admin = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+try {
+  const http = await benchHttp();
+  const crossNode = await benchCrossNode();
+  writeResult("redis", { rounds, duration, redis: (await admin.info("server")).match(/redis_version:(\S+)/)?.[1], http: http.rows, crossNode: { rows: crossNode.rows, exact: crossNode.exact }, samples: { http: http.samples, crossNode: crossNode.samples } });
+} finally {
+  console.log(`\ndeleted ${await deleteKeys(admin)} bench keys`);
+  admin.disconnect();
+}

@@ -1,0 +1,88 @@
+// One node of a cluster test: Koa + socket.io (redis-adapter) + bridge + RedisStore,
+// importing the BUILT package by self-reference. Prints `READY <port>` and one
+// `EVENT <json>` line per bridge event. Env: REDIS_URL, PREFIX, BRIDGE_OPTS (JSON).
+import { createServer } from "node:http";
+import { createAdapter } from "@socket.io/redis-adapter";
+import { Redis } from "ioredis";
+import Koa from "koa";
+import { Server } from "socket.io";
+import bridgeSession from "koa-io-session";
+import { RedisStore } from "koa-io-session/redis";
+
+const { REDIS_URL, PREFIX } = process.env;
+const print = (line) => process.stdout.write(`${line}\n`);
+
+const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+const pub = new Redis(REDIS_URL);
+const sub = pub.duplicate();
+for (const connection of [client, pub, sub]) connection.on("error", () => {});
+await Promise.all([client, pub, sub].map((c) => (c.status === "ready" ? null : new Promise((resolve) => c.once("ready", resolve)))));
+
+const app = new Koa();
+app.keys = ["cluster-key-one-0123456789abcdefghij", "cluster-key-two-0123456789abcdefghij"];
+const io = new Server({ adapter: createAdapter(pub, sub, { key: `${PREFIX}io` }) });
+const store = new RedisStore({ client, prefix: PREFIX, onError: (error) => print(`STORE_ERROR ${JSON.stringify(error.message)}`) });
+const bridge = bridgeSession(app, io, { key: "test.sid", store, onSessionDestroy: "notify", ...JSON.parse(process.env.BRIDGE_OPTS ?? "{}") });
+bridge.on("sessionSet", (e) => print(`EVENT ${JSON.stringify({ name: "sessionSet", ...e })}`));
+bridge.on("sessionDestroy", (e) => print(`EVENT ${JSON.stringify({ name: "sessionDestroy", ...e })}`));
+bridge.on("error", (e) => print(`EVENT ${JSON.stringify({ name: "error", message: e.message })}`));
+
+app.use(async (ctx, next) => {
+  if (ctx.path === "/emit") {
+    io.to(bridge.roomOf(String(ctx.query.room))).emit(String(ctx.query.event), ctx.query.data);
+    ctx.body = { ok: true };
+    return;
+  }
+  if (ctx.path === "/map") {
+    const clientId = String(ctx.query.clientId);
+    ctx.body = { sessionId: bridge.getSessionId(clientId) ?? null };
+    return;
+  }
+  const session = ctx.session;
+  switch (ctx.path) {
+    case "/session":
+      break;
+    case "/inc":
+      session.count = (Number(session.count) || 0) + 1;
+      break;
+    case "/login":
+      session.user = ctx.query.user ?? "someone";
+      await session.regenerate();
+      break;
+    case "/logout":
+      ctx.session = null;
+      break;
+    default:
+      return next();
+  }
+  ctx.body = { clientId: ctx.clientId, sessionId: ctx.sessionId, session: ctx.session };
+});
+
+io.on("connection", (socket) => {
+  socket.on("whoami", (ack) => ack({ clientId: socket.clientId, sessionId: socket.sessionId ?? null }));
+  socket.on("session:get", async (ack) => {
+    ack(await socket.withSession((s) => ({ sessionId: s.sessionId, session: s.session }), { missing: true }));
+  });
+  socket.on("session:inc", async (ack) => {
+    try {
+      ack(await socket.withSession((s) => (s.session.count = (Number(s.session.count) || 0) + 1), { missing: true }));
+    } catch (error) {
+      ack({ error: error.message });
+    }
+  });
+  socket.on("session:logout", async (ack) => {
+    ack(await socket.withSession((s) => ((s.session = null), true), { missing: true }));
+  });
+});
+
+const http = createServer(app.callback());
+io.attach(http);
+http.listen(0, "127.0.0.1", () => print(`READY ${http.address().port}`));
+
+process.on("SIGTERM", async () => {
+  await bridge.close();
+  io.close();
+  await store.close();
+  for (const connection of [client, pub, sub]) connection.disconnect();
+  process.exit(0);
+});

@@ -1,0 +1,117 @@
+import type { Redis } from "ioredis";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ms, type StoreState } from "../src/index.js";
+import { RedisStore } from "../src/redis.js";
+import { deleteKeys, redisAvailable, redisClient, subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
+import { closeAll, CookieJar, startServer, type TestServer } from "./helpers/server.js";
+import { recordEvents } from "./helpers/storeFixtures.js";
+
+const available = await redisAvailable();
+
+// Two bridges in one process, each with its own client and RedisStore on one
+// prefix: the change feed treats them as two nodes (the cross-process test
+// with real child processes is test/redis.cluster.test.ts).
+describe.skipIf(!available)("bridges sharing a RedisStore prefix", () => {
+  let prefix: string;
+  let clients: Redis[];
+  let a: TestServer;
+  let b: TestServer;
+
+  beforeEach(async () => {
+    prefix = testPrefix();
+    clients = [redisClient(), redisClient()];
+    a = await startServer({ store: new RedisStore({ client: clients[0]!, prefix }), onSessionDestroy: "notify", rolling: true });
+    b = await startServer({ store: new RedisStore({ client: clients[1]!, prefix }), onSessionDestroy: "notify", rolling: true });
+    await subscribed(clients[0]!, `${prefix}changes`, 2);
+  });
+
+  afterEach(async () => {
+    await closeAll();
+    await deleteKeys(clients[0]!, prefix);
+    for (const client of clients) await client.quit();
+  });
+
+  /** A session created over HTTP on A and mapped on B through a socket. */
+  async function shared() {
+    const jar = new CookieJar();
+    await a.get("/inc", jar);
+    const sessionId = jar.get("test.sid")!;
+    const clientId = jar.get("test.sid.cid")!;
+    const socket = await b.connect(jar);
+    expect(await socket.emitWithAck("whoami")).toEqual({ clientId, sessionId });
+    return { jar, clientId, sessionId, socket };
+  }
+
+  it("a change written on A emits sessionSet { isNew: false, isInit: false } on B; a rolling TTL refresh emits nothing", async () => {
+    const { jar, clientId, sessionId } = await shared();
+    const events = recordEvents(b.bridge);
+    await a.get("/inc", jar);
+    await waitUntil(() => events.set.length === 1);
+    expect(events.set).toEqual([{ clientId, sessionId, isNew: false, isInit: false }]);
+    // rolling: a request that changes nothing rewrites the record for its TTL only.
+    const key = `${prefix}${sessionId}`;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const before = await clients[0]!.pttl(key);
+    await a.get("/session", jar);
+    expect(await clients[0]!.pttl(key)).toBeGreaterThan(before);
+    await a.get("/inc", jar);
+    expect(JSON.parse((await clients[0]!.get(key))!)).toMatchObject({ session: expect.stringContaining('"count":3') });
+    // Changes arrive in order: once B has the destroy, it has everything A published before it.
+    await a.bridge.destroyById(sessionId);
+    await waitUntil(() => events.destroy.length === 1);
+    expect(events.set).toEqual([
+      { clientId, sessionId, isNew: false, isInit: false },
+      { clientId, sessionId, isNew: false, isInit: false },
+    ]);
+    expect(events.destroy).toEqual([{ clientId, sessionId }]);
+  });
+
+  it("destroyById on A detaches the pair on B and notifies B's socket", async () => {
+    const { clientId, sessionId, socket } = await shared();
+    const events = recordEvents(b.bridge);
+    const notice = new Promise((resolve) => socket.once("session:destroyed", resolve));
+    expect(await a.bridge.destroyById(sessionId)).toBe(true);
+    expect(await notice).toEqual({ sessionId });
+    expect(events.destroy).toEqual([{ clientId, sessionId }]);
+    expect(b.bridge.getSessionId(clientId)).toBeUndefined();
+    expect(b.bridge.getClientId(sessionId)).toBeUndefined();
+  });
+
+  it("a socket logout on B detaches the pair on A", async () => {
+    const { clientId, sessionId, socket } = await shared();
+    const events = recordEvents(a.bridge);
+    expect(await socket.emitWithAck("session:logout")).toBe(true);
+    await waitUntil(() => events.destroy.length === 1);
+    expect(events.destroy).toEqual([{ clientId, sessionId }]);
+    expect(a.bridge.getSessionId(clientId)).toBeUndefined();
+  });
+
+  it("a cleanup on A that removes an expired session detaches it on B", async () => {
+    const { clientId, sessionId, socket } = await shared();
+    // Expired by the bridge's clock while Redis still keeps the key.
+    const stored = JSON.parse((await clients[0]!.get(`${prefix}${sessionId}`))!) as StoreState;
+    await clients[0]!.set(`${prefix}${sessionId}`, JSON.stringify({ ...stored, expiresAt: Date.now() - 1000 }), "PX", 60_000);
+    const events = recordEvents(b.bridge);
+    const notice = new Promise((resolve) => socket.once("session:destroyed", resolve));
+    expect(await a.bridge.cleanup()).toBe(1);
+    expect(await notice).toEqual({ sessionId });
+    expect(events.destroy).toEqual([{ clientId, sessionId }]);
+  });
+
+  it("a session Redis dropped by itself is detached on the next read, without a keyspace notification", async () => {
+    const { clientId, sessionId, socket } = await shared();
+    await clients[0]!.del(`${prefix}${sessionId}`); // as an expiry would, unannounced
+    const events = recordEvents(b.bridge);
+    expect(await socket.emitWithAck("session:get")).toEqual({ missing: true });
+    expect(events.destroy).toEqual([{ clientId, sessionId }]);
+    expect(b.bridge.getSessionId(clientId)).toBeUndefined();
+  });
+
+  it("HTTP requests for one client on both bridges keep one session", async () => {
+    const { jar, clientId, sessionId } = await shared();
+    for (let i = 0; i < 4; i++) await (i % 2 ? a : b).get("/inc", jar);
+    expect((await b.get("/session", jar)).body).toEqual({ clientId, sessionId, session: { count: 5 } });
+    expect(a.bridge.getSessionId(clientId)).toBe(sessionId);
+    expect(b.bridge.getSessionId(clientId)).toBe(sessionId);
+  });
+});
