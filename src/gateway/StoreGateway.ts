@@ -18,6 +18,8 @@ export interface WriteOptions {
   clientId?: string | undefined;
   /** Persist even when only the expiry moves (a TTL refresh). */
   refresh?: boolean;
+  /** The id was just generated, so the store cannot hold it: skip reading it first. */
+  fresh?: boolean;
 }
 
 /** Whether a stored JSON session equals `record` apart from koa-session's `_expire` stamp. */
@@ -89,7 +91,7 @@ export class StoreGateway {
    */
   async write(sessionId: string, record: SessionRecord, ttl: number, options: WriteOptions = {}): Promise<boolean> {
     const session = this.#serialize(sessionId, record);
-    const previous = await this.#store.get(sessionId);
+    const previous = options.fresh ? undefined : await this.#store.get(sessionId);
     const now = Date.now();
     const isNew = !isLive(previous, now);
     const sameContent = !isNew && (previous.session === session || sameContentAs(previous.session, record));
