@@ -14,8 +14,9 @@ export function redisClient(url = REDIS_URL, options: RedisOptions = {}): Redis 
   return client;
 }
 
-async function probe(): Promise<boolean> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+/** Whether a Redis server answers PING at `url`. */
+export async function answers(url: string = REDIS_URL): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
   client.on("error", () => {});
   try {
     await client.connect();
@@ -32,7 +33,7 @@ async function probe(): Promise<boolean> {
  * visible message, or fail when `REQUIRE_REDIS=1` (as in CI).
  */
 export async function redisAvailable(): Promise<boolean> {
-  if (await probe()) return true;
+  if (await answers()) return true;
   if (process.env.REQUIRE_REDIS === "1") {
     throw new Error(`REQUIRE_REDIS=1 but Redis does not answer at ${REDIS_URL}`);
   }

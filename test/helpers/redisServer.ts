@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { Redis } from "ioredis";
+import { answers } from "./redis.js";
 
 /** A redis-server of the test's own on a spare port, without persistence. */
 export interface OwnRedis {
@@ -26,19 +26,6 @@ export function sparePort(): Promise<number> {
   });
 }
 
-async function answers(port: number): Promise<boolean> {
-  const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on("error", () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === "PONG";
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
 /** Starts `redis-server --port <spare> --save "" --appendonly no` plus `args`; resolves once it answers. */
 export async function startOwnRedis(args: string[] = []): Promise<OwnRedis> {
   const port = await sparePort();
@@ -55,7 +42,7 @@ export async function startOwnRedis(args: string[] = []): Promise<OwnRedis> {
     const current = child;
     exited = new Promise<void>((resolve) => current.once("exit", () => resolve()));
     const deadline = Date.now() + 10_000;
-    while (!(await answers(port))) {
+    while (!(await answers(`redis://127.0.0.1:${port}`))) {
       if (current.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on ${port}:\n${output}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
