@@ -22,7 +22,8 @@ import { type SessionHandler, withSession } from "../socket/withSession.js";
 import type { SessionData } from "../types.js";
 import type { BridgeCore } from "./BridgeCore.js";
 import { ClientRegistry } from "./ClientRegistry.js";
-import type { SessionBridgeEvents, SessionDestroyEvent } from "./events.js";
+import type { SessionBridgeEvents } from "./events.js";
+import { RequestSettlement } from "./RequestSettlement.js";
 
 function checkApp(app: unknown): asserts app is Koa {
   const candidate = app as Partial<Koa> | null;
@@ -52,10 +53,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   readonly #queue: SessionQueue;
   readonly #gateway: StoreGateway;
   readonly #sockets: SocketDirectory;
-  /** Sessions destroyed by a request that is still running: their sockets wait to see whether it was a login. */
-  readonly #endedByRequest = new WeakMap<object, SessionDestroyEvent[]>();
-  /** Requests whose destroys the store reports to other processes once they settle (`meta.settled`). */
-  readonly #settling = new WeakMap<object, { promise: Promise<void>; resolve: () => void }>();
+  readonly #requests = new RequestSettlement();
   #unsubscribe: (() => void) | undefined;
   readonly #uninstall: (() => void)[];
   #cleanupTimer: NodeJS.Timeout | undefined;
@@ -73,7 +71,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     this.#gateway = new StoreGateway(store, config.maxAge, {
       written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
       destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),
-      settled: (origin) => this.#settledOf(origin),
+      settled: (origin) => this.#requests.settled(origin),
     });
     const core: BridgeCore = {
       config,
@@ -251,32 +249,14 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     this.#sockets.left(clientId, sessionId);
     this.emit("sessionDestroy", pair);
     if (origin === undefined) this.#sockets.ended(clientId, sessionId);
-    else this.#endedByRequest.set(origin, [...(this.#endedByRequest.get(origin) ?? []), pair]);
+    else this.#requests.ended(origin, pair);
   }
 
   /** After a request: a client that got a new session moved (a login); one left without a session lost it. */
   #settle(ctx: object): void {
-    const settling = this.#settling.get(ctx);
-    if (settling !== undefined) {
-      this.#settling.delete(ctx);
-      settling.resolve();
-    }
-    const ended = this.#endedByRequest.get(ctx);
-    if (ended === undefined) return;
-    this.#endedByRequest.delete(ctx);
-    for (const { clientId, sessionId } of ended) {
+    for (const { clientId, sessionId } of this.#requests.finish(ctx)) {
       if (this.#registry.getSessionId(clientId) === undefined) this.#sockets.ended(clientId, sessionId);
     }
-  }
-
-  #settledOf(origin: object): Promise<void> {
-    let settling = this.#settling.get(origin);
-    if (settling === undefined) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((done) => (resolve = done));
-      this.#settling.set(origin, (settling = { promise, resolve }));
-    }
-    return settling.promise;
   }
 
   #subscribe(store: SessionStore): void {
