@@ -1,5 +1,4 @@
-import type { SessionContext } from "./socket/SessionContext.js";
-import type { OnMissing, SessionHandler } from "./socket/withSession.js";
+import type { SessionHandler } from "./socket/withSession.js";
 
 /**
  * The shape of a session's data. Augment it to type your own fields:
@@ -45,4 +44,3 @@ declare module "socket.io" {
   }
 }
 
-export type { OnMissing, SessionContext, SessionHandler };

@@ -48,9 +48,4 @@ export class ClientRegistry {
   sessionIds(): string[] {
     return [...this.#clientBySession.keys()];
   }
-
-  /** Number of attached pairs. */
-  get size(): number {
-    return this.#clientBySession.size;
-  }
 }

@@ -28,9 +28,4 @@ export class SessionQueue {
     });
     return result;
   }
-
-  /** Keys with queued or running tasks. */
-  get size(): number {
-    return this.#tails.size;
-  }
 }
