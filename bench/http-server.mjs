@@ -1,4 +1,5 @@
 // One HTTP server variant for the HTTP bench: `node http-server.mjs <variant>` prints `READY <port>`.
+import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -29,7 +30,15 @@ async function storeFor(name) {
   return new LiveStore();
 }
 
-if (variant === "koa-session") {
+if (variant === "koa-session-cid") {
+  // The client cookie the bridge must also send (SPEC), done plainly with `cookies`: the floor for any bridge.
+  app.use(async (ctx, next) => {
+    const clientId = ctx.cookies.get("bench.sid.cid", { signed: true }) ?? randomBytes(18).toString("base64url");
+    ctx.cookies.set("bench.sid.cid", clientId, { signed: true, httpOnly: true, maxAge: 365 * 86_400_000 });
+    await next();
+  });
+}
+if (variant.startsWith("koa-session")) {
   // Same cookie lifetime as the bridge default (30 days), so only the bridge's own work differs.
   app.use(session({ key: "bench.sid", maxAge: 30 * 86_400_000, store: new MapStore() }, app));
 } else if (variant.startsWith("bridge")) {

@@ -5,7 +5,7 @@ import { benchDir, cookieHeader, fmt, load, median, startChild, writeResult } fr
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const duration = Number(process.env.BENCH_SECONDS ?? 3);
-const variants = ["bare", "koa-session", "bridge-live"];
+const variants = ["bare", "koa-session", "koa-session-cid", "bridge-live"];
 if (existsSync(join(benchDir, "..", "dist", "fdb.js"))) variants.push("bridge-file");
 
 export async function runHttp() {

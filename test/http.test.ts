@@ -1,8 +1,9 @@
+import Keygrip from "keygrip";
 import request from "supertest";
 import { afterEach, describe, expect, it } from "vitest";
 import { type LiveStore, ms, type SessionBridge } from "../src/index.js";
 import { cookieSignature, RecordingStore, type SetCookie, setCookiesNamed } from "./helpers/httpCookies.js";
-import { closeAll, CookieJar, startServer, type TestServer } from "./helpers/server.js";
+import { closeAll, CookieJar, KEYS, startServer, type TestServer } from "./helpers/server.js";
 import { storeState } from "./helpers/storeFixtures.js";
 
 afterEach(closeAll);
@@ -362,6 +363,38 @@ describe("restart", () => {
     expect(change.body.session).toStrictEqual({ count: 3 });
     expect(events).toStrictEqual([set(clientId, sessionId, false, true), set(clientId, sessionId, false, false)]);
     expect(stored(store, sessionId)).toMatchObject({ count: 3 });
+  });
+});
+
+describe("signing keys", () => {
+  const OLD_KEYS = ["an-older-key-0123456789abcdefghijklm"];
+
+  it("accepts cookies signed with an older key after a key rotation and re-signs them with the new one", async () => {
+    const store = new RecordingStore();
+    const first = await startServer({ store }, undefined, OLD_KEYS);
+    const { jar, clientId, sessionId } = await client(first);
+    expect(jar.get(`${CID}.sig`)).toBe(cookieSignature(CID, clientId, OLD_KEYS));
+    await first.close();
+
+    const rotated = [...KEYS, ...OLD_KEYS];
+    const second = await startServer({ store }, undefined, rotated);
+    const res = await second.get("/session", jar);
+    expect(res.body).toStrictEqual({ clientId, sessionId, session: { count: 1 } });
+    expect(only(res, `${CID}.sig`).value).toBe(cookieSignature(CID, clientId, rotated));
+    const again = await second.get("/inc", jar);
+    expect(again.body.session).toStrictEqual({ count: 2 });
+    expect(only(again, `${KEY}.sig`).value).toBe(cookieSignature(KEY, sessionId, rotated));
+  });
+
+  it("signs with app.keys given as a Keygrip instance (its own algorithm)", async () => {
+    const keygrip = new Keygrip(KEYS, "sha256");
+    const server = await startServer({}, undefined, keygrip);
+    const { jar, clientId, sessionId } = await client(server);
+    expect(jar.get(`${CID}.sig`)).toBe(keygrip.sign(`${CID}=${clientId}`));
+    expect(jar.get(`${KEY}.sig`)).toBe(keygrip.sign(`${KEY}=${sessionId}`));
+    expect(jar.get(`${CID}.sig`)).not.toBe(cookieSignature(CID, clientId));
+    const res = await server.get("/inc", jar);
+    expect(res.body).toStrictEqual({ clientId, sessionId, session: { count: 2 } });
   });
 });
 

@@ -94,8 +94,8 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       configurable: true,
     });
     const signatures = new SignatureCache();
-    app.use(clientMiddleware(config, signatures, core.settle));
-    app.use(createSession({ ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core) } as never, app));
+    const session = createSession({ ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core) } as never, app);
+    app.use(clientMiddleware(config, signatures, session, core.settle));
     const handshakes = new Handshakes(app, config, signatures);
     this.#uninstall = [
       installSocketHook(io, socketHook(core, handshakes), this.#sockets),
@@ -239,7 +239,9 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       owner = clientId;
       isInit = true;
     }
-    if (owner !== undefined) this.emit("sessionSet", { clientId: owner, sessionId, isNew, isInit });
+    if (owner !== undefined && this.listenerCount("sessionSet") > 0) {
+      this.emit("sessionSet", { clientId: owner, sessionId, isNew, isInit });
+    }
   }
 
   #destroyed(sessionId: string, origin?: object): void {

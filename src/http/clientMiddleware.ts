@@ -5,12 +5,18 @@ import type { SignatureCache } from "./signatureCache.js";
 
 /**
  * Gives every request a fixed `ctx.clientId`, creating (and sending) the
- * client cookie when it is missing; `settle(ctx)` runs once the session has
- * been committed.
+ * client cookie when it is missing, then runs koa-session's middleware;
+ * `settle(ctx)` runs once the session has been committed. One middleware
+ * instead of two saves a dispatch on every request.
  */
-export function clientMiddleware(config: ResolvedOptions, signatures: SignatureCache, settle: (ctx: Context) => void): Middleware {
+export function clientMiddleware(
+  config: ResolvedOptions,
+  signatures: SignatureCache,
+  session: Middleware,
+  settle: (ctx: Context) => void,
+): Middleware {
   const { clientKey, clientAlwaysRoll, clientCookie } = config;
-  return async function koaIoSessionClient(ctx, next) {
+  return async function koaIoSession(ctx, next) {
     signatures.install(ctx.cookies, ctx.app.keys);
     let clientId = readClientId(ctx.cookies, config);
     const isFresh = clientId === undefined;
@@ -18,7 +24,7 @@ export function clientMiddleware(config: ResolvedOptions, signatures: SignatureC
     ctx.clientId = clientId;
     if (isFresh || clientAlwaysRoll) ctx.cookies.set(clientKey, clientId, clientCookie);
     try {
-      await next();
+      await session(ctx, next);
     } finally {
       settle(ctx);
     }

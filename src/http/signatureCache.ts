@@ -1,4 +1,4 @@
-import { timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto";
 import type Cookies from "cookies";
 
 interface Keygrip {
@@ -15,21 +15,36 @@ function sameDigest(a: string, b: string): boolean {
 }
 
 /**
+ * For `app.keys` given as an array, the signer `cookies` would build (Keygrip:
+ * HMAC-SHA1 with the first key, URL-safe base64) over a key prepared once
+ * instead of on every call. `undefined` when its output would differ.
+ */
+function arrayKeySigner(appKeys: unknown, keygrip: Keygrip): ((data: string) => string) | undefined {
+  const first: unknown = Array.isArray(appKeys) ? appKeys[0] : undefined;
+  if (typeof first !== "string" && !Buffer.isBuffer(first)) return undefined;
+  const key: KeyObject = createSecretKey(Buffer.from(first));
+  const sign = (data: string): string => createHmac("sha1", key).update(data).digest("base64url");
+  return sign("koa-io-session") === keygrip.sign("koa-io-session") ? sign : undefined;
+}
+
+/**
  * Keygrip signs with an HMAC and verifies with two more HMACs plus random
  * bytes, for every signed cookie of every request, though a client sends
  * the same cookies again and again. This keeps the signatures of values it
- * has signed or verified with the current keys, and verifies a known value
- * with one constant-time comparison. Signatures are exactly Keygrip's.
+ * has verified with the current keys, and verifies a known value with one
+ * constant-time comparison. Signatures are exactly Keygrip's.
  */
 export class SignatureCache {
   #appKeys: unknown;
   #keygrip: Keygrip | undefined;
+  #signer: (data: string) => string = (data) => this.#keygrip!.sign(data);
   // Two generations instead of an LRU: a full one becomes the old one, dropped at the next turn,
   // so eviction never walks a Map (iterating a Map with many deletions is slow in V8).
   #digests = new Map<string, string>();
   #previous = new Map<string, string>();
   readonly #cached: Keygrip = {
-    sign: (data) => this.#sign(data),
+    // Only verified values are kept: a value signed for a new cookie may never come back.
+    sign: (data) => this.#lookup(data) ?? this.#signer(data),
     verify: (data, digest) => this.#index(data, digest) > -1,
     index: (data, digest) => this.#index(data, digest),
   };
@@ -41,23 +56,16 @@ export class SignatureCache {
     if (appKeys !== this.#appKeys) {
       this.#appKeys = appKeys;
       this.#keygrip = keygrip;
+      const signer = arrayKeySigner(appKeys, keygrip);
+      this.#signer = signer ?? ((data) => keygrip.sign(data));
       this.#digests = new Map();
       this.#previous = new Map();
     }
     (cookies as unknown as { keys: Keygrip }).keys = this.#cached;
   }
 
-  #sign(data: string): string {
-    let digest = this.#lookup(data);
-    if (digest === undefined) {
-      digest = this.#keygrip!.sign(data);
-      this.#remember(data, digest);
-    }
-    return digest;
-  }
-
   #index(data: string, digest: string): number {
-    const expected = this.#lookup(data) ?? this.#keygrip!.sign(data);
+    const expected = this.#lookup(data) ?? this.#signer(data);
     if (sameDigest(expected, digest)) {
       this.#remember(data, expected);
       return 0;

@@ -32,7 +32,7 @@ const open = new Set<TestServer>();
  * `/logout` (destroy), `/touch` (read only). `setup` runs before the routes.
  * Sockets answer `session:get`, `session:inc` and `session:logout` with acks.
  */
-export async function startServer(opt: BridgeOptions = {}, setup?: Setup, keys: string[] = KEYS): Promise<TestServer> {
+export async function startServer(opt: BridgeOptions = {}, setup?: Setup, keys: Koa["keys"] = KEYS): Promise<TestServer> {
   const app = new Koa();
   app.keys = keys;
   const io = new Server();
