@@ -21,7 +21,7 @@ const io = new Server();
 if (variant === "koa-redis") {
   // What a koa-session user picks for Redis; its keys get this run's prefix through ioredis' keyPrefix.
   const store = redisStore({ url, keyPrefix: `${prefix}koa-redis:`, enableAutoPipelining: autoPipelining });
-  app.use(session({ key: "bench.sid", store }, app));
+  app.use(session({ key: "bench.sid", maxAge: 30 * 86_400_000, store }, app)); // the bridge's default lifetime
 } else if (variant === "bridge-redis") {
   const client = new Redis(url, { maxRetriesPerRequest: 1, enableAutoPipelining: autoPipelining });
   bridgeSession(app, io, { key: "bench.sid", store: new RedisStore({ client, prefix: `${prefix}bridge:` }) });
@@ -48,3 +48,4 @@ const http = createServer(app.callback());
 io.attach(http);
 http.listen(0, "127.0.0.1", () => console.log(`READY ${http.address().port}`));
 process.on("SIGTERM", () => process.exit(0));
+process.on("SIGINT", () => process.exit(0));

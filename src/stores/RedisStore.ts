@@ -28,18 +28,19 @@ export interface RedisStoreOptions {
   onError?: (error: Error) => void;
 }
 
-/** A message on the change channel: the node that made the change, and the change. */
-interface Wire {
-  n: string;
+/** One change on the channel: type, session id, client id, whether the session is new. */
+interface WireChange {
   t: "set" | "destroy";
   s: string;
-  c?: string;
+  c?: string | undefined;
   i?: boolean;
 }
 
-// A write or delete and its announcement in one atomic command (cheaper for the client than MULTI/EXEC).
-const SET_AND_PUBLISH = `redis.call("set", KEYS[1], ARGV[1], "PX", ARGV[2]) redis.call("publish", ARGV[3], ARGV[4]) return 1`;
-const DEL_AND_PUBLISH = `local removed = redis.call("del", KEYS[1]) redis.call("publish", ARGV[1], ARGV[2]) return removed`;
+/** A message on the change channel: the node that made the changes, and the changes in their order. */
+interface Wire {
+  n: string;
+  c: WireChange[];
+}
 
 /** Escapes the glob characters of a SCAN pattern. */
 const escapeGlob = (text: string): string => text.replace(/[*?[\]\\]/g, "\\$&");
@@ -79,6 +80,8 @@ export class RedisStore implements SessionStore {
   readonly #onError: (error: Error) => void;
   readonly #listeners = new Set<(change: StoreChange) => void>();
   #subscriber: Redis | undefined;
+  /** Changes written but not yet announced: one PUBLISH per event-loop turn carries them all. */
+  #outbox: WireChange[] = [];
 
   constructor(opt: RedisStoreOptions) {
     const options = (opt ?? {}) as unknown as Record<string, unknown>;
@@ -144,28 +147,18 @@ export class RedisStore implements SessionStore {
       return false;
     }
     const value = JSON.stringify({ session: state.session, expiresAt: state.expiresAt, ttl: state.ttl });
-    if (meta?.refresh) {
-      await this.#call(what, () => this.#client.set(key, value, "PX", ttl));
-      return true;
-    }
-    const change = this.#wire({ t: "set", s: sessionId, c: meta?.clientId, i: meta?.isNew === true });
-    await this.#call(what, () => this.#client.eval(SET_AND_PUBLISH, 1, key, value, ttl, this.#channel, change));
+    await this.#call(what, () => this.#client.set(key, value, "PX", ttl));
+    if (!meta?.refresh) this.#announce({ t: "set", s: sessionId, c: meta?.clientId, i: meta?.isNew === true });
     return true;
   }
 
   async destroy(sessionId: string, meta?: StoreChangeMeta): Promise<boolean> {
-    const key = this.keyOf(sessionId);
-    const change = this.#wire({ t: "destroy", s: sessionId });
-    const what = `destroy session "${sessionId}"`;
-    if (meta?.settled) {
-      const removed = await this.#call(what, () => this.#client.del(key));
-      meta.settled
-        .then(() => this.#client.publish(this.#channel, change))
-        .catch((error: Error) => this.#onError(new Error(message(`RedisStore could not publish the destroy of session "${sessionId}": ${error.message}`), { cause: error })));
-      return removed > 0;
-    }
-    const removed = await this.#call(what, () => this.#client.eval(DEL_AND_PUBLISH, 1, key, this.#channel, change));
-    return (removed as number) > 0;
+    const removed = await this.#call(`destroy session "${sessionId}"`, () => this.#client.del(this.keyOf(sessionId)));
+    const change: WireChange = { t: "destroy", s: sessionId };
+    // Inside a request, the destroy may be half of a login: announce it once the new session is saved.
+    if (meta?.settled) void meta.settled.then(() => this.#announce(change));
+    else this.#announce(change);
+    return removed > 0;
   }
 
   /** Every stored session id, by `SCAN` (never `KEYS`). */
@@ -254,15 +247,20 @@ export class RedisStore implements SessionStore {
       if (text.startsWith(this.#rawPrefix) && !text.startsWith(this.#rawLockPrefix)) this.#emit({ type: "destroy", sessionId: text.slice(this.#rawPrefix.length) });
       return;
     }
+    // Every process receives its own announcements too: skip them before parsing.
+    if (text.startsWith(this.#ownWirePrefix)) return;
     let wire: Wire;
     try {
       wire = JSON.parse(text) as Wire;
     } catch {
       return;
     }
-    if (wire.n === this.#node || typeof wire.s !== "string") return;
-    if (wire.t === "set") this.#emit({ type: "set", sessionId: wire.s, clientId: wire.c, isNew: wire.i === true });
-    else if (wire.t === "destroy") this.#emit({ type: "destroy", sessionId: wire.s });
+    if (!Array.isArray(wire?.c)) return;
+    for (const change of wire.c) {
+      if (typeof change?.s !== "string") continue;
+      if (change.t === "set") this.#emit({ type: "set", sessionId: change.s, clientId: change.c, isNew: change.i === true });
+      else if (change.t === "destroy") this.#emit({ type: "destroy", sessionId: change.s });
+    }
   }
 
   #emit(change: StoreChange): void {
@@ -275,8 +273,25 @@ export class RedisStore implements SessionStore {
     }
   }
 
-  #wire(change: Omit<Wire, "n">): string {
-    return JSON.stringify({ n: this.#node, ...change });
+  get #ownWirePrefix(): string {
+    return `{"n":"${this.#node}"`;
+  }
+
+  /**
+   * Queues a change for other processes. Writes completed in the same
+   * event-loop turn share one PUBLISH, so a busy process sends (and every
+   * process receives) one message per turn instead of one per request.
+   */
+  #announce(change: WireChange): void {
+    if (this.#outbox.push(change) > 1) return;
+    setImmediate(() => {
+      const changes = this.#outbox;
+      this.#outbox = [];
+      const wire: Wire = { n: this.#node, c: changes };
+      this.#client.publish(this.#channel, JSON.stringify(wire)).catch((error: Error) => {
+        this.#onError(new Error(message(`RedisStore could not announce ${changes.length} session change(s) to other processes: ${error.message}`), { cause: error }));
+      });
+    });
   }
 
   /** Runs a Redis call and names the session and the operation when it fails. */

@@ -191,6 +191,30 @@ describe.skipIf(!available)("RedisStore", () => {
       ]);
     });
 
+    it("announces the changes of one event-loop turn together, in the order they were made", async () => {
+      const changes = await feed(store);
+      const messages: string[] = [];
+      const listener = redisClient();
+      try {
+        listener.on("message", (_channel: string, text: string) => messages.push(text));
+        await listener.subscribe(store.channel);
+        const writer = peer();
+        const ids = Array.from({ length: 200 }, (_, i) => `s${i}`);
+        // Replies to commands sent together arrive in a few socket reads, so they share a few turns.
+        await Promise.all(ids.map((id) => writer.set(id, state({ v: 1 }, ms.h()), { clientId: "c1", isNew: true })));
+        await writer.destroy("s0");
+        await waitUntil(() => changes.length === 201);
+        expect(changes.map((c) => `${c.type} ${"sessionId" in c ? c.sessionId : ""}`)).toEqual([
+          ...ids.map((id) => `set ${id}`),
+          "destroy s0",
+        ]);
+        expect(messages.length).toBeGreaterThan(1);
+        expect(messages.length).toBeLessThanOrEqual(20);
+      } finally {
+        await listener.quit();
+      }
+    });
+
     it("reports destroys, but not TTL refreshes", async () => {
       const changes = await feed(store);
       const writer = peer();
