@@ -20,10 +20,11 @@ if (redis) node("redis.mjs");
 
 const store = result("store");
 const filestore = result("filestore");
-const ratio = (mode) => http.find((r) => r.mode === mode && r.variant === "bridge-live").ratio;
+const ratio = (mode, variant = "bridge-live") => http.find((r) => r.mode === mode && r.variant === variant).ratio;
 const rows = [
   ["HTTP, reused cookies: bridge ÷ koa-session", ratio("reuse"), "≥ 0.90"],
   ["HTTP, no cookies: bridge ÷ koa-session", ratio("fresh"), "≥ 0.90"],
+  ["  (koa-session + a plain client cookie, same mode)", ratio("fresh", "koa-session-cid"), "—"],
   ["handshakes/s: bridge ÷ plain socket.io", socket.handshakeRatio, "≥ 0.80"],
   ["withSession on one session: no lost updates", socket.exact ? "exact" : "LOST", "exact"],
   ["cleanup() of 100k expired (ms)", store.cleanup100kMs.bridge, "≤ 70"],
