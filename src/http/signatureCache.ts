@@ -37,7 +37,7 @@ function arrayKeySigner(appKeys: unknown, keygrip: Keygrip): ((data: string) => 
 export class SignatureCache {
   #appKeys: unknown;
   #keygrip: Keygrip | undefined;
-  #signer: (data: string) => string = (data) => this.#keygrip!.sign(data);
+  #signer!: (data: string) => string;
   // Two generations instead of an LRU: a full one becomes the old one, dropped at the next turn,
   // so eviction never walks a Map (iterating a Map with many deletions is slow in V8).
   #digests = new Map<string, string>();
@@ -56,8 +56,7 @@ export class SignatureCache {
     if (appKeys !== this.#appKeys) {
       this.#appKeys = appKeys;
       this.#keygrip = keygrip;
-      const signer = arrayKeySigner(appKeys, keygrip);
-      this.#signer = signer ?? ((data) => keygrip.sign(data));
+      this.#signer = arrayKeySigner(appKeys, keygrip) ?? ((data) => keygrip.sign(data));
       this.#digests = new Map();
       this.#previous = new Map();
     }

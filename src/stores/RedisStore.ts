@@ -76,6 +76,8 @@ export class RedisStore implements SessionStore {
   readonly #channel: string;
   readonly #expiryChannels: string[];
   readonly #node = randomUUID();
+  /** How this process's own messages start (`#announce` writes `n` first). */
+  readonly #ownWirePrefix = `{"n":"${this.#node}"`;
   readonly #lock: RedisLock;
   readonly #onError: (error: Error) => void;
   readonly #listeners = new Set<(change: StoreChange) => void>();
@@ -184,7 +186,10 @@ export class RedisStore implements SessionStore {
     if (!this.#subscriber) this.#subscriber = this.#startSubscriber();
     return () => {
       this.#listeners.delete(listener);
-      if (this.#listeners.size === 0) this.#stopSubscriber();
+      if (this.#listeners.size > 0) return;
+      this.#stopSubscriber();
+      // Queued before anything the caller sends next, such as its client's QUIT.
+      void this.#flush();
     };
   }
 
@@ -193,10 +198,11 @@ export class RedisStore implements SessionStore {
     return this.#lock.run(this.lockKeyOf(sessionId), `session "${sessionId}"`, task);
   }
 
-  /** Ends the change feed (the subscriber connection). The client stays open. */
+  /** Sends the changes not yet announced and ends the change feed (the subscriber connection). The client stays open. */
   async close(): Promise<void> {
     this.#listeners.clear();
     this.#stopSubscriber();
+    await this.#flush();
   }
 
   #startSubscriber(): Redis {
@@ -273,25 +279,26 @@ export class RedisStore implements SessionStore {
     }
   }
 
-  get #ownWirePrefix(): string {
-    return `{"n":"${this.#node}"`;
-  }
-
   /**
    * Queues a change for other processes. Writes completed in the same
    * event-loop turn share one PUBLISH, so a busy process sends (and every
    * process receives) one message per turn instead of one per request.
    */
   #announce(change: WireChange): void {
-    if (this.#outbox.push(change) > 1) return;
-    setImmediate(() => {
-      const changes = this.#outbox;
-      this.#outbox = [];
-      const wire: Wire = { n: this.#node, c: changes };
-      this.#client.publish(this.#channel, JSON.stringify(wire)).catch((error: Error) => {
-        this.#onError(new Error(message(`RedisStore could not announce ${changes.length} session change(s) to other processes: ${error.message}`), { cause: error }));
-      });
-    });
+    if (this.#outbox.push(change) === 1) setImmediate(() => void this.#flush());
+  }
+
+  async #flush(): Promise<void> {
+    const changes = this.#outbox;
+    if (changes.length === 0) return;
+    this.#outbox = [];
+    const wire: Wire = { n: this.#node, c: changes };
+    try {
+      await this.#client.publish(this.#channel, JSON.stringify(wire));
+    } catch (error) {
+      const reason = (error as Error).message;
+      this.#onError(new Error(message(`RedisStore could not announce ${changes.length} session change(s) to other processes: ${reason}`), { cause: error }));
+    }
   }
 
   /** Runs a Redis call and names the session and the operation when it fails. */

@@ -215,6 +215,17 @@ describe.skipIf(!available)("RedisStore", () => {
       }
     });
 
+    it("sends the changes not yet announced when it closes, before the caller quits its client", async () => {
+      const changes = await feed(store);
+      const writerClient = redisClient();
+      const writer = new RedisStore({ client: writerClient, prefix });
+      await writer.set("s1", state({ v: 1 }, ms.h()), { clientId: "c1", isNew: true });
+      await writer.close();
+      await writerClient.quit();
+      await waitUntil(() => changes.length === 1);
+      expect(changes).toEqual([{ type: "set", sessionId: "s1", clientId: "c1", isNew: true }]);
+    });
+
     it("reports destroys, but not TTL refreshes", async () => {
       const changes = await feed(store);
       const writer = peer();
