@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { benchDir, cookieHeader, fmt, load, median, startChild, writeResult } from "./lib.mjs";
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
-const duration = Number(process.env.BENCH_SECONDS ?? 3);
+const duration = Number(process.env.BENCH_SECONDS ?? 2);
 const variants = ["bare", "koa-session", "koa-session-cid", "bridge-live"];
 if (existsSync(join(benchDir, "..", "dist", "fdb.js"))) variants.push("bridge-file");
 

@@ -12,7 +12,7 @@ import { io } from "socket.io-client";
 import { cookieHeader, fmt, load, median, startChild, writeResult } from "./lib.mjs";
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
-const duration = Number(process.env.BENCH_SECONDS ?? 3);
+const duration = Number(process.env.BENCH_SECONDS ?? 2);
 const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = `kis:bench:${randomBytes(4).toString("hex")}:`;
 const env = { REDIS_URL: redisUrl, BENCH_PREFIX: prefix };
