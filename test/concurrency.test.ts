@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LiveStore } from "../src/index.js";
 import { ask, closeSocketTools, deferred, serverSocketOf } from "./helpers/socketTools.js";
-import { type RecordedEvents, recordEvents } from "./helpers/storeFixtures.js";
+import { type RecordedEvents, recordEvents, storedRecord } from "./helpers/storeFixtures.js";
 import { closeAll, CookieJar, startServer, type TestServer } from "./helpers/server.js";
 
 afterEach(async () => {
@@ -22,11 +22,7 @@ beforeEach(async () => {
   events = recordEvents(server.bridge);
 });
 
-/** The stored JSON of `sessionId`, parsed. */
-function stored(sessionId: string): Record<string, unknown> | undefined {
-  const state = store.get(sessionId);
-  return state && JSON.parse(state.session);
-}
+const stored = (sessionId: string) => storedRecord(store, sessionId);
 
 /** Lets other queued work run: resolves after `turns` turns of the event loop. */
 async function turns(count: number): Promise<void> {

@@ -1,10 +1,10 @@
 import Keygrip from "keygrip";
 import request from "supertest";
 import { afterEach, describe, expect, it } from "vitest";
-import { type LiveStore, ms, type SessionBridge } from "../src/index.js";
+import { ms, type SessionBridge } from "../src/index.js";
 import { cookieSignature, RecordingStore, type SetCookie, setCookiesNamed } from "./helpers/httpCookies.js";
 import { closeAll, CookieJar, KEYS, startServer, type TestServer } from "./helpers/server.js";
-import { storeState } from "./helpers/storeFixtures.js";
+import { storedRecord, storeState } from "./helpers/storeFixtures.js";
 
 afterEach(closeAll);
 
@@ -34,12 +34,6 @@ function only(res: request.Response, name: string): SetCookie {
   const lines = setCookiesNamed(res.headers["set-cookie"], name);
   expect(lines.map((c) => c.name)).toStrictEqual([name]);
   return lines[0]!;
-}
-
-/** The stored JSON of `sessionId`, parsed. */
-function stored(store: LiveStore, sessionId: string): Record<string, unknown> | undefined {
-  const state = store.get(sessionId);
-  return state && JSON.parse(state.session);
 }
 
 /** A client with a session written over HTTP (`{ count: 1 }`). */
@@ -237,7 +231,7 @@ describe("events and the store over HTTP", () => {
     expect(res.body.session).toStrictEqual({ count: 2 });
     expect(events).toStrictEqual([set(clientId, sessionId, true, true), set(clientId, sessionId, false, false)]);
     expect(store.sets.length).toBe(2);
-    expect(stored(store, sessionId)).toMatchObject({ count: 2 });
+    expect(storedRecord(store, sessionId)).toMatchObject({ count: 2 });
   });
 
   it("neither emits nor writes the store on a read-only request", async () => {
@@ -310,7 +304,7 @@ describe("events and the store over HTTP", () => {
       set(clientId, newId, true, true),
     ]);
     expect(store.get(oldId)).toBeUndefined();
-    expect(stored(store, newId)).toMatchObject({ count: 1, user: "ann" });
+    expect(storedRecord(store, newId)).toMatchObject({ count: 1, user: "ann" });
     expect(server.bridge.getSessionId(clientId)).toBe(newId);
     expect(server.bridge.getClientId(newId)).toBe(clientId);
     expect(server.bridge.getClientId(oldId)).toBeUndefined();
@@ -335,7 +329,7 @@ describe("events and the store over HTTP", () => {
     expect(jar.get(KEY)).toBe(sessionId);
     expect(events).toStrictEqual([]);
     expect(server.bridge.getClientId(orphan)).toBeUndefined();
-    expect(stored(store, orphan)).toMatchObject({ secret: "orphan" });
+    expect(storedRecord(store, orphan)).toMatchObject({ secret: "orphan" });
   });
 });
 
@@ -362,7 +356,7 @@ describe("restart", () => {
     const change = await second.get("/inc", jar);
     expect(change.body.session).toStrictEqual({ count: 3 });
     expect(events).toStrictEqual([set(clientId, sessionId, false, true), set(clientId, sessionId, false, false)]);
-    expect(stored(store, sessionId)).toMatchObject({ count: 3 });
+    expect(storedRecord(store, sessionId)).toMatchObject({ count: 3 });
   });
 });
 
@@ -421,7 +415,7 @@ describe("tampered and foreign cookies (B8)", () => {
     expect(fresh).not.toBe(sessionId);
     expect(write.body.session).toStrictEqual({ count: 1 });
     expect(events).toStrictEqual([set(clientId, fresh, true, true)]);
-    expect(stored(store, sessionId)).toMatchObject({ count: 1 });
+    expect(storedRecord(store, sessionId)).toMatchObject({ count: 1 });
     expect(second.bridge.getClientId(sessionId)).toBeUndefined();
   });
 
@@ -462,7 +456,7 @@ describe("tampered and foreign cookies (B8)", () => {
     expect(server.bridge.getSessionId(newClientId)).toBe(fresh);
     expect(server.bridge.getSessionId(a.clientId)).toBe(a.sessionId);
     expect(server.bridge.getClientId(a.sessionId)).toBe(a.clientId);
-    expect(stored(store, a.sessionId)).toMatchObject({ count: 1 });
+    expect(storedRecord(store, a.sessionId)).toMatchObject({ count: 1 });
   });
 
   it("starts a fresh session for a signed cookie naming an unknown session id", async () => {
@@ -513,7 +507,7 @@ describe("tampered and foreign cookies (B8)", () => {
     expect(server.bridge.getSessionId(a.clientId)).toBe(a.sessionId);
     expect(server.bridge.getClientId(a.sessionId)).toBe(a.clientId);
     expect(server.bridge.getSessionId(bClientId)).toBe(bSessionId);
-    expect(stored(store, a.sessionId)).toMatchObject({ count: 1 });
+    expect(storedRecord(store, a.sessionId)).toMatchObject({ count: 1 });
 
     const aRead = await server.get("/session", a.jar);
     expect(aRead.body).toStrictEqual({ clientId: a.clientId, sessionId: a.sessionId, session: { count: 1 } });
@@ -543,7 +537,7 @@ describe("tampered and foreign cookies (B8)", () => {
     expect(events).toStrictEqual([set(clientId, fresh, true, true)]);
     expect(server.bridge.getSessionId(clientId)).toBe(fresh);
     expect(server.bridge.getClientId(a.sessionId)).toBe(a.clientId);
-    expect(stored(store, a.sessionId)).toMatchObject({ count: 1 });
+    expect(storedRecord(store, a.sessionId)).toMatchObject({ count: 1 });
   });
 });
 
@@ -575,7 +569,7 @@ describe("koa-session options", () => {
     const { sessionId } = await client(server);
     expect(sessionId.startsWith("app:")).toBe(true);
     expect(sessionId.length).toBeGreaterThan("app:".length);
-    expect(stored(store, sessionId)).toMatchObject({ count: 1 });
+    expect(storedRecord(store, sessionId)).toMatchObject({ count: 1 });
   });
 
   it("maxAge sets the session cookie expiry, the store ttl (maxAge + 10 s) and _maxAge", async () => {
@@ -604,7 +598,7 @@ describe("koa-session options", () => {
     const server = await startServer({ store });
     const jar = new CookieJar();
     const res = await server.get("/set?name=ann", jar);
-    const record = stored(store, jar.get(KEY)!)!;
+    const record = storedRecord(store, jar.get(KEY)!)!;
     expect(Object.keys(record).sort()).toStrictEqual(["_expire", "_maxAge", "name"]);
     expect(record._maxAge).toBe(ms.d(30));
     expect(store.get(jar.get(KEY)!)!.ttl).toBe(ms.d(30) + 10_000);

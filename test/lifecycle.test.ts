@@ -11,6 +11,7 @@ import {
 } from "./helpers/lifecycle.js";
 import { closeAll, CookieJar, KEYS, startServer, type TestServer } from "./helpers/server.js";
 import { ask, serverSocketOf, type Transport, TRANSPORTS } from "./helpers/socketTools.js";
+import { storedRecord } from "./helpers/storeFixtures.js";
 
 afterEach(closeAll);
 
@@ -22,12 +23,6 @@ const POLICIES = ["keep", "notify", "disconnect"] as const;
 interface WhoAmI {
   clientId: string;
   sessionId?: string;
-}
-
-/** The stored JSON of `sessionId`, parsed (koa-session fields included). */
-function stored(store: LiveStore, sessionId: string): Record<string, unknown> | undefined {
-  const state = store.get(sessionId);
-  return state && JSON.parse(state.session);
 }
 
 function rawHandshake(transport: Transport, url: string, cookie?: string): Promise<RawHandshake> {
@@ -178,7 +173,7 @@ describe.each(TRANSPORTS)("a client whose first contact is a %s handshake", (tra
     expect(await ask(client, "session:get")).toEqual({ sessionId, session: { count: 1 } });
     expect(await reached(server, sessionId, [client])).toEqual([1]);
     expect(await ask(client, "session:inc")).toBe(2);
-    expect(stored(store, sessionId)).toMatchObject({ count: 2 });
+    expect(storedRecord(store, sessionId)).toMatchObject({ count: 2 });
     expect(store.size).toBe(1);
     expect(handshakes).toHaveLength(1);
   });
@@ -241,7 +236,7 @@ describe.each(POLICIES)("a login that regenerates the session (onSessionDestroy 
     }
     expect(await ask(a[0]!, "session:inc")).toBe(2);
     expect(await ask(a[1]!, "session:inc")).toBe(3);
-    expect(stored(store, newId)).toMatchObject({ count: 3, user: "ann" });
+    expect(storedRecord(store, newId)).toMatchObject({ count: 3, user: "ann" });
     expect(store.get(sidA)).toBeUndefined();
     expect(store.list().sort()).toEqual([newId, sidB].sort());
     expect((await server.get("/session", jarA)).body.session).toEqual({ count: 3, user: "ann" });
@@ -381,7 +376,7 @@ describe.each(WAYS)("a session destroyed by %s", (_way, destroy) => {
     expect(await ask(b, "session:get")).toEqual({ sessionId: sidB, session: { count: 1 } });
     expect(boxB).toEqual({ events: [], disconnects: [] });
     expect(b.connected).toBe(true);
-    expect(stored(store, sidB)).toMatchObject({ count: 1 });
+    expect(storedRecord(store, sidB)).toMatchObject({ count: 1 });
   });
 });
 

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LiveStore, ms } from "../src/index.js";
-import { type RecordedEvents, recordEvents, storeState } from "./helpers/storeFixtures.js";
+import { type RecordedEvents, recordEvents, storedRecord, storeState } from "./helpers/storeFixtures.js";
 import { closeAll, CookieJar, startServer, type TestServer } from "./helpers/server.js";
 
 afterEach(closeAll);
@@ -28,9 +28,15 @@ async function client(): Promise<{ jar: CookieJar; clientId: string; sessionId: 
 }
 
 /** The stored JSON of `sessionId`, parsed. */
-function stored(sessionId: string): Record<string, unknown> | undefined {
-  const state = store.get(sessionId);
-  return state && JSON.parse(state.session);
+const stored = (sessionId: string) => storedRecord(store, sessionId);
+
+/** Exactly one `sessionDestroy` for the pair and no `sessionSet`; record and both map entries gone. */
+function expectDestroyedOnce(events: RecordedEvents, clientId: string, sessionId: string): void {
+  expect(events.destroy).toEqual([{ clientId, sessionId }]);
+  expect(events.set).toHaveLength(0);
+  expect(store.get(sessionId)).toBeUndefined();
+  expect(server.bridge.getSessionId(clientId)).toBeUndefined();
+  expect(server.bridge.getClientId(sessionId)).toBeUndefined();
 }
 
 /** A record written straight into the store, known to no client. */
@@ -94,11 +100,7 @@ describe("destroyById / destroyByClientId", () => {
       const events = recordEvents(server.bridge);
       const result = by === "id" ? await server.bridge.destroyById(sessionId) : await server.bridge.destroyByClientId(clientId);
       expect(result).toBe(true);
-      expect(events.destroy).toEqual([{ clientId, sessionId }]);
-      expect(events.set).toHaveLength(0);
-      expect(store.get(sessionId)).toBeUndefined();
-      expect(server.bridge.getSessionId(clientId)).toBeUndefined();
-      expect(server.bridge.getClientId(sessionId)).toBeUndefined();
+      expectDestroyedOnce(events, clientId, sessionId);
       // The other client is untouched.
       expect(server.bridge.getSessionId(other.clientId)).toBe(other.sessionId);
       expect(stored(other.sessionId)).toMatchObject({ count: 1 });
@@ -177,11 +179,7 @@ describe("setById / setByClientId", () => {
         ? await server.bridge.setById(sessionId, null)
         : await server.bridge.setByClientId(clientId, null);
       expect(result).toBe(true);
-      expect(events.destroy).toEqual([{ clientId, sessionId }]);
-      expect(events.set).toHaveLength(0);
-      expect(store.get(sessionId)).toBeUndefined();
-      expect(server.bridge.getSessionId(clientId)).toBeUndefined();
-      expect(server.bridge.getClientId(sessionId)).toBeUndefined();
+      expectDestroyedOnce(events, clientId, sessionId);
     });
 
     it(`${name} with maxAge sets _maxAge, _expire and a ttl of maxAge + 10 s`, async () => {

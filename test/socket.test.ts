@@ -5,7 +5,7 @@ import { LiveStore, ms, type SessionContext } from "../src/index.js";
 import {
   answerIdentity, ask, closeSocketTools, connectSocket, serverSocketOf, startNamespaceServer, TRANSPORTS,
 } from "./helpers/socketTools.js";
-import { type RecordedEvents, recordEvents } from "./helpers/storeFixtures.js";
+import { type RecordedEvents, recordEvents, storedRecord } from "./helpers/storeFixtures.js";
 import { closeAll, CookieJar, startServer, type TestServer } from "./helpers/server.js";
 
 afterEach(async () => {
@@ -33,11 +33,7 @@ beforeEach(async () => {
   events = recordEvents(server.bridge);
 });
 
-/** The stored JSON of `sessionId`, parsed (koa-session fields included). */
-function stored(sessionId: string, on: LiveStore = store): Record<string, unknown> | undefined {
-  const state = on.get(sessionId);
-  return state && JSON.parse(state.session);
-}
+const stored = (sessionId: string, on: LiveStore = store) => storedRecord(on, sessionId);
 
 /** The stored session without koa-session's fields. */
 function storedData(sessionId: string): Record<string, unknown> | undefined {

@@ -101,6 +101,12 @@ export function storeState(session: Record<string, unknown>, expiresIn: number):
   return { session: JSON.stringify(session), expiresAt: Date.now() + expiresIn, ttl };
 }
 
+/** The record `store` holds for `sessionId`, parsed (koa-session fields included). */
+export function storedRecord(store: LiveStore, sessionId: string): Record<string, unknown> | undefined {
+  const state = store.get(sessionId);
+  return state && JSON.parse(state.session);
+}
+
 /** Every event a bridge emits from now on, in order of arrival per kind. */
 export interface RecordedEvents {
   set: SessionSetEvent[];
