@@ -15,14 +15,17 @@ export function describe(value: unknown): string {
   return String(value);
 }
 
+const invalid = (name: string, expected: string, received: unknown): string =>
+  message(`Invalid '${name}': expected ${expected}, received ${describe(received)}.`);
+
 /** `[koa-io-session] Invalid 'name': expected …, received ….` as a TypeError. */
 export function invalidType(name: string, expected: string, received: unknown): TypeError {
-  return new TypeError(message(`Invalid '${name}': expected ${expected}, received ${describe(received)}.`));
+  return new TypeError(invalid(name, expected, received));
 }
 
-/** `[koa-io-session] Invalid 'name': expected …, received ….` as a RangeError. */
+/** The same message as a RangeError. */
 export function outOfRange(name: string, expected: string, received: unknown): RangeError {
-  return new RangeError(message(`Invalid '${name}': expected ${expected}, received ${describe(received)}.`));
+  return new RangeError(invalid(name, expected, received));
 }
 
 /** A plain Error for a state that forbids the call. */

@@ -3,6 +3,7 @@ import { ms } from "./ms.js";
 import { LiveStore } from "./stores/LiveStore.js";
 import type { SessionStore } from "./stores/types.js";
 import { generateUid } from "./uid.js";
+import { readBoolean, readString } from "./validate.js";
 
 /** koa-session options the bridge forwards unchanged (see koa-session's README). */
 export interface ForwardedSessionOptions {
@@ -118,18 +119,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== "object") return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
-}
-
-function readBoolean(opt: Record<string, unknown>, name: string, fallback: boolean): boolean {
-  const value = opt[name] ?? fallback;
-  if (typeof value !== "boolean") throw invalidType(name, "a boolean", value);
-  return value;
-}
-
-function readString(opt: Record<string, unknown>, name: string, fallback: () => string): string {
-  const value = opt[name] ?? fallback();
-  if (typeof value !== "string" || value === "") throw invalidType(name, "a non-empty string", value);
-  return value;
 }
 
 /** Validates a duration in ms; exported for the methods that take one. */

@@ -1,8 +1,4 @@
-/** A pair that `attach` had to break so the registry stays one-to-one. */
-export interface DetachedPair {
-  clientId: string;
-  sessionId: string;
-}
+import type { SessionDestroyEvent } from "./events.js";
 
 /** The in-memory one-to-one map between client ids and session ids. */
 export class ClientRegistry {
@@ -18,8 +14,8 @@ export class ClientRegistry {
   }
 
   /** Pairs `clientId` with `sessionId`; returns the pairs this broke (the client's old session, the session's old client). */
-  attach(clientId: string, sessionId: string): DetachedPair[] {
-    const detached: DetachedPair[] = [];
+  attach(clientId: string, sessionId: string): SessionDestroyEvent[] {
+    const detached: SessionDestroyEvent[] = [];
     const oldSession = this.#sessionByClient.get(clientId);
     if (oldSession !== undefined && oldSession !== sessionId) {
       this.#clientBySession.delete(oldSession);

@@ -67,7 +67,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     this.#config = config;
     this.#sockets = new SocketDirectory(config);
     const { store } = config;
-    this.#queue = new SessionQueue(store.withLock && ((sessionId, task) => store.withLock!(sessionId, task)));
+    this.#queue = new SessionQueue(store.withLock?.bind(store));
     this.#gateway = new StoreGateway(store, config.maxAge, {
       written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
       destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),

@@ -94,8 +94,9 @@ export class StoreGateway {
     const previous = options.fresh ? undefined : await this.#store.get(sessionId);
     const now = Date.now();
     const isNew = !isLive(previous, now);
-    const sameContent = !isNew && (previous.session === session || sameContentAs(previous.session, record));
-    if (sameContent && (!options.refresh || previous.session === session)) return false;
+    const identical = !isNew && previous.session === session;
+    const sameContent = identical || (!isNew && sameContentAs(previous.session, record));
+    if (sameContent && (!options.refresh || identical)) return false;
     await this.#store.set(sessionId, { session, expiresAt: now + ttl, ttl }, { clientId: options.clientId, isNew, refresh: sameContent });
     if (!sameContent) this.#listener.written(sessionId, isNew, options.clientId);
     return true;
@@ -108,7 +109,7 @@ export class StoreGateway {
    */
   async update(sessionId: string, previous: SessionRecord, next: unknown, maxAge?: number): Promise<boolean> {
     if (next === null) return this.destroy(sessionId);
-    if (typeof next !== "object" || next === undefined || Array.isArray(next)) {
+    if (typeof next !== "object" || Array.isArray(next)) {
       throw invalidType("session", "an object or null", next);
     }
     const data = next as Record<string, unknown>;

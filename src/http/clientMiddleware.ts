@@ -1,6 +1,6 @@
 import type { Context, Middleware } from "koa";
 import type { ResolvedOptions } from "../options.js";
-import { newClientId, readClientId } from "./clientCookie.js";
+import { identifyClient } from "./clientCookie.js";
 import type { SignatureCache } from "./signatureCache.js";
 
 /**
@@ -17,10 +17,7 @@ export function clientMiddleware(
 ): Middleware {
   const { clientKey, clientAlwaysRoll, clientCookie } = config;
   return async function koaIoSession(ctx, next) {
-    signatures.install(ctx.cookies, ctx.app.keys);
-    let clientId = readClientId(ctx.cookies, config);
-    const isFresh = clientId === undefined;
-    clientId ??= newClientId();
+    const { clientId, isFresh } = identifyClient(ctx.cookies, ctx.app.keys, config, signatures);
     ctx.clientId = clientId;
     if (isFresh || clientAlwaysRoll) ctx.cookies.set(clientKey, clientId, clientCookie);
     try {

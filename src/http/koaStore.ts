@@ -18,15 +18,13 @@ interface KoaStoreCall {
 }
 
 /** The store koa-session talks to: its verbs mapped onto the gateway, with the request's client id. */
-export function koaStore({ config, registry, gateway, adopt }: BridgeCore) {
+export function koaStore({ config, gateway, adopt }: BridgeCore) {
   return {
     async get(sessionId: string, _maxAge: unknown, { ctx }: KoaStoreCall = {}): Promise<SessionRecord | undefined> {
       if (ctx) ctx[knownId] = sessionId;
       const record = await gateway.read(sessionId);
       const clientId = ctx?.clientId;
-      if (record && clientId !== undefined && registry.getClientId(sessionId) === undefined) {
-        adopt(clientId, sessionId);
-      }
+      if (record && clientId !== undefined) adopt(clientId, sessionId);
       return record;
     },
     async set(sessionId: string, record: SessionRecord, maxAge: unknown, { ctx, changed }: KoaStoreCall = {}): Promise<void> {

@@ -1,6 +1,6 @@
 import { type IncomingMessage, ServerResponse } from "node:http";
 import type Koa from "koa";
-import { newClientId, readClientId } from "../http/clientCookie.js";
+import { identifyClient } from "../http/clientCookie.js";
 import type { SignatureCache } from "../http/signatureCache.js";
 import type { ResolvedOptions } from "../options.js";
 
@@ -31,10 +31,9 @@ export class Handshakes {
     if (handshake) return handshake;
     // A Koa context gives the handshake the same cookie parsing and signing keys as HTTP.
     const ctx = this.#app.createContext(req, new ServerResponse(req));
-    this.#signatures.install(ctx.cookies, this.#app.keys);
-    const fromCookie = readClientId(ctx.cookies, this.#config);
-    ctx.clientId = fromCookie ?? newClientId();
-    handshake = { ctx, isFresh: fromCookie === undefined };
+    const { clientId, isFresh } = identifyClient(ctx.cookies, this.#app.keys, this.#config, this.#signatures);
+    ctx.clientId = clientId;
+    handshake = { ctx, isFresh };
     this.#byRequest.set(req, handshake);
     return handshake;
   }

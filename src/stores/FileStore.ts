@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { invalidType, message, stateError } from "../errors.js";
 import { type FileDb, type FileDbFile, isFileDb, linkFile, readIndex } from "./fileDb.js";
+import { readString } from "../validate.js";
 import { AppendLog, encodeLine, type LineCodec, type LogEntry } from "./fileLog.js";
 import type { SessionStore, StoreState } from "./types.js";
 
@@ -137,8 +138,7 @@ export class FileStore implements SessionStore {
 
   constructor(opt: FileStoreOptions = {}) {
     if (typeof opt !== "object" || opt === null) throw invalidType("opt", "an object", opt);
-    const fileName = opt.fileName ?? "sessions";
-    if (!isString(fileName) || fileName === "") throw invalidType("fileName", "a non-empty string", fileName);
+    const fileName = readString(opt as Record<string, unknown>, "fileName", () => "sessions");
     const fdb = optional("fdb", opt.fdb, "a file-db instance (an object with link() or get())", isFileDb);
     const fdbOpt = opt.fdbOpt;
     if (fdbOpt !== undefined && (typeof fdbOpt !== "object" || fdbOpt === null)) {

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { invalidType, message } from "../errors.js";
+import { readBoolean, readPositive, readString } from "../validate.js";
 import { RedisLock } from "./redisLock.js";
 import type { SessionStore, StoreChange, StoreChangeMeta, StoreState } from "./types.js";
 
@@ -45,12 +46,6 @@ interface Wire {
 /** Escapes the glob characters of a SCAN pattern. */
 const escapeGlob = (text: string): string => text.replace(/[*?[\]\\]/g, "\\$&");
 
-function readPositive(opt: Record<string, unknown>, name: string, fallback: number): number {
-  const value = opt[name] ?? fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) throw invalidType(name, "a positive integer", value);
-  return value;
-}
-
 function parseState(raw: string): StoreState {
   try {
     const state = JSON.parse(raw) as StoreState;
@@ -91,12 +86,10 @@ export class RedisStore implements SessionStore {
     if (typeof client?.duplicate !== "function" || typeof client.set !== "function") {
       throw invalidType("client", "an ioredis client", client);
     }
-    const prefix = options.prefix ?? "kis:sess:";
-    if (typeof prefix !== "string" || prefix === "") throw invalidType("prefix", "a non-empty string", prefix);
+    const prefix = readString(options, "prefix", () => "kis:sess:");
     const onError = options.onError ?? ((error: Error) => process.emitWarning(error));
     if (typeof onError !== "function") throw invalidType("onError", "a function", onError);
-    const expiryEvents = options.expiryEvents ?? true;
-    if (typeof expiryEvents !== "boolean") throw invalidType("expiryEvents", "a boolean", expiryEvents);
+    const expiryEvents = readBoolean(options, "expiryEvents", true);
 
     this.#client = client;
     this.#prefix = prefix;
