@@ -149,6 +149,13 @@ function readStore(opt: Record<string, unknown>): SessionStore {
   return store as SessionStore;
 }
 
+/** Automatic cleanup needs `store.list()`: without it the timer could never remove anything. */
+export function checkCleanupStore(store: SessionStore): void {
+  if (typeof store.list !== "function") {
+    throw invalidType("store.list", "a function (automatic cleanup needs store.list())", store.list);
+  }
+}
+
 /** Validates `opt`, applies defaults and splits it between the bridge and koa-session. */
 export function resolveOptions(opt: unknown = {}): ResolvedOptions {
   if (!isPlainObject(opt)) throw invalidType("opt", "a plain object", opt);
@@ -161,6 +168,7 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
   const maxAge = readDuration(opt, "maxAge", ms.d(30), MAX_AGE_RANGE);
   const store = readStore(opt);
   const autoCleanup = readBoolean(opt, "autoCleanup", false);
+  if (autoCleanup) checkCleanupStore(store);
   const autoCleanupMs = readDuration(
     opt, "autoCleanupMs", Math.min(Math.max(maxAge / 4, ms.m()), ms.d()), INTERVAL_RANGE,
   );

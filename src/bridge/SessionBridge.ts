@@ -11,7 +11,7 @@ import { koaStore } from "../http/koaStore.js";
 import { watchLateMiddleware } from "../http/lateMiddleware.js";
 import { sessionCookie } from "../http/sessionCookie.js";
 import { SignatureCache } from "../http/signatureCache.js";
-import { type BridgeOptions, checkDuration, INTERVAL_RANGE, MAX_AGE_RANGE, type ResolvedOptions, resolveOptions } from "../options.js";
+import { type BridgeOptions, checkCleanupStore, checkDuration, INTERVAL_RANGE, MAX_AGE_RANGE, type ResolvedOptions, resolveOptions } from "../options.js";
 import { SessionQueue } from "../socket/SessionQueue.js";
 import type { MaybePromise, SessionStore, StoreChange } from "../stores/types.js";
 import { installClientCookieHeader } from "../socket/clientCookieHeader.js";
@@ -178,11 +178,16 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     return cleared;
   }
 
-  /** Runs `cleanup()` every `interval` ms (default `autoCleanupMs`); `false` when already running. */
+  /**
+   * Runs `cleanup()` every `interval` ms (default `autoCleanupMs`). A running
+   * timer is replaced, so this also changes the interval. Throws a
+   * `TypeError` when the store has no `list()`, since cleanup could never run.
+   */
   startAutoCleanup(interval?: number): boolean {
     if (this.#closed) throw stateError("startAutoCleanup() was called on a closed bridge.");
     const every = checkDuration("interval", interval ?? this.#config.autoCleanupMs, INTERVAL_RANGE);
-    if (this.#cleanupTimer) return false;
+    checkCleanupStore(this.#config.store);
+    this.stopAutoCleanup();
     this.#cleanupTimer = setInterval(() => {
       this.cleanup().catch((error: Error) => this.#report(error));
     }, every);
