@@ -133,11 +133,14 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     return sessionId === undefined ? undefined : this.getById(sessionId);
   }
 
-  /** Destroys a mapped session; `false` when the id is not mapped. */
+  /**
+   * Destroys a mapped session; `false` when the id is not mapped or the store
+   * did not remove a record (`store.destroy` returned `false`). A store that
+   * refused keeps the session and its pair, with no event.
+   */
   async destroyById(sessionId: string): Promise<boolean> {
     if (this.#registry.getClientId(sessionId) === undefined) return false;
-    await this.#queue.run(sessionId, () => this.#gateway.destroy(sessionId));
-    return true;
+    return this.#queue.run(sessionId, () => this.#gateway.destroy(sessionId));
   }
 
   /** `destroyById` for the session attached to `clientId`. */
@@ -149,7 +152,8 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   /**
    * Replaces a mapped session (`null` destroys it) and refreshes its expiry,
    * optionally with a new lifetime. Never creates: throws when the id is not
-   * mapped. Resolves whether the store changed.
+   * mapped. Resolves whether the store changed: `false` for an unchanged
+   * session and for a write or destroy the store refused (no event then).
    */
   async setById(sessionId: string, session: SessionData | null, maxAge?: number): Promise<boolean> {
     if (maxAge !== undefined) checkDuration("maxAge", maxAge, MAX_AGE_RANGE);
