@@ -64,6 +64,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     checkApp(app);
     checkIo(io);
     const config = resolveOptions(opt);
+    ensureAppKeys(app, config);
     this.#config = config;
     this.#sockets = new SocketDirectory(config);
     const { store } = config;
@@ -84,7 +85,6 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     };
 
     this.#subscribe(store);
-    if (config.signed) ensureAppKeys(app);
     watchLateMiddleware(app, io);
     const registry = this.#registry;
     Object.defineProperty(app.context, "sessionId", {
