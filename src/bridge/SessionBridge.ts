@@ -7,7 +7,7 @@ import { userView } from "../gateway/record.js";
 import { StoreGateway } from "../gateway/StoreGateway.js";
 import { ensureAppKeys } from "../http/appKeys.js";
 import { clientMiddleware } from "../http/clientMiddleware.js";
-import { koaStore } from "../http/koaStore.js";
+import { koaStore, koaValid } from "../http/koaStore.js";
 import { watchLateMiddleware } from "../http/lateMiddleware.js";
 import { sessionCookie } from "../http/sessionCookie.js";
 import { SignatureCache } from "../http/signatureCache.js";
@@ -94,7 +94,10 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       configurable: true,
     });
     const signatures = new SignatureCache();
-    const session = createSession({ ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core) } as never, app);
+    const session = createSession(
+      { ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core), valid: koaValid(core) } as never,
+      app,
+    );
     app.use(clientMiddleware(config, signatures, session, core.settle));
     const handshakes = new Handshakes(app, config, signatures);
     this.#uninstall = [

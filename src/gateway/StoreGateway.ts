@@ -62,8 +62,12 @@ export class StoreGateway {
     this.#listener = listener;
   }
 
-  /** The live record of `sessionId`, or `undefined` (an expired one is destroyed first). */
-  async read(sessionId: string): Promise<SessionRecord | undefined> {
+  /**
+   * The live record of `sessionId`, or `undefined` (an expired one is
+   * destroyed first). With `expired`, a record past koa-session's `_expire`
+   * is still destroyed but returned, so koa-session can report it.
+   */
+  async read(sessionId: string, { expired = false }: { expired?: boolean } = {}): Promise<SessionRecord | undefined> {
     const state = await this.#store.get(sessionId);
     if (state == null) return undefined;
     const now = Date.now();
@@ -78,7 +82,7 @@ export class StoreGateway {
     }
     if (isRecordExpired(record, now)) {
       await this.#discard(sessionId);
-      return undefined;
+      return expired ? record : undefined;
     }
     return record;
   }
