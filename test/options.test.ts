@@ -394,14 +394,18 @@ describe("false is a value", () => {
 
 describe("missing app.keys", () => {
   // Must run first in this file: the warning is emitted once per process.
-  it("allowRndAppKeys: true generates the keys without the warning (as 3.1.x); without it the warning follows", async () => {
+  it("allowRndAppKeys: true generates the keys without the warning (as 3.1.x), so does signed: false (keys set as the original); otherwise the warning follows", async () => {
     const warnings = captureWarnings("KOA_IO_SESSION_NO_KEYS");
     const quiet = parts(null);
     track(quiet.io, bridgeSession(quiet.app, quiet.io, { key: "quiet.sid", allowRndAppKeys: true }));
+    const unsigned = parts(null);
+    track(unsigned.io, bridgeSession(unsigned.app, unsigned.io, { key: "unsigned.sid", signed: false }));
     await settle();
     expect(warnings).toHaveLength(0);
-    expect((quiet.app.keys as string[]).length).toBe(2);
-    for (const key of quiet.app.keys as string[]) expect(key.length).toBe(48);
+    for (const app of [quiet.app, unsigned.app]) {
+      expect((app.keys as string[]).length).toBe(2);
+      for (const key of app.keys as string[]) expect(key.length).toBe(48);
+    }
     // The same app without the option: still warned, so the quiet one did not use up the warning.
     const loud = parts(null);
     track(loud.io, bridgeSession(loud.app, loud.io, { key: "loud.sid", allowRndAppKeys: false }));

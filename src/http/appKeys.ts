@@ -10,9 +10,10 @@ function hasKeys(app: Koa): boolean {
 }
 
 /**
- * Gives the app its keys: `appKeys` when given (only for an app without
- * keys, as 3.1.x); else, for signed cookies, strong random ones, with a
- * warning once per process unless `allowRndAppKeys`.
+ * Gives an app without keys its keys: `appKeys` when given (an app that has
+ * keys refuses them, as 3.1.x); else strong random ones, as the original,
+ * with a warning once per process when the bridge's cookies are signed
+ * (unsigned ones do not depend on the keys), unless `allowRndAppKeys`.
  */
 export function ensureAppKeys(app: Koa, { appKeys, allowRndAppKeys, signed }: ResolvedOptions): void {
   if (appKeys !== undefined) {
@@ -20,9 +21,9 @@ export function ensureAppKeys(app: Koa, { appKeys, allowRndAppKeys, signed }: Re
     app.keys = appKeys;
     return;
   }
-  if (!signed || hasKeys(app)) return;
+  if (hasKeys(app)) return;
   app.keys = [generateUid(48), generateUid(48)];
-  if (allowRndAppKeys || warned) return;
+  if (!signed || allowRndAppKeys || warned) return;
   warned = true;
   process.emitWarning(
     message(
