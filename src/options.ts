@@ -3,7 +3,7 @@ import { ms } from "./ms.js";
 import { LiveStore } from "./stores/LiveStore.js";
 import type { SessionStore } from "./stores/types.js";
 import { generateUid } from "./uid.js";
-import { readBoolean, readString } from "./validate.js";
+import { readBoolean, readString, readStringList } from "./validate.js";
 
 /** koa-session options the bridge forwards unchanged (see koa-session's README). */
 export interface ForwardedSessionOptions {
@@ -55,6 +55,13 @@ export interface BridgeOptions extends ForwardedSessionOptions {
   clientMaxAge?: number;
   /** Re-send the client-id cookie on every HTTP response. Default: `true`. */
   clientAlwaysRoll?: boolean;
+  /**
+   * Keys that initialise `app.keys` for an app that has none (as in 3.1.x).
+   * Throws when the app already has keys. Default: not set.
+   */
+  appKeys?: string[];
+  /** Generate random `app.keys` for an app without keys silently, without the warning. Default: `false`. */
+  allowRndAppKeys?: boolean;
   /** Prefix of the room each socket joins, named after its session id. Default: `""` (the room is the session id). */
   roomPrefix?: string;
   /**
@@ -93,6 +100,8 @@ export interface ResolvedOptions {
   clientKey: string;
   clientAlwaysRoll: boolean;
   clientCookie: ClientCookieOptions;
+  appKeys: string[] | undefined;
+  allowRndAppKeys: boolean;
   roomPrefix: string;
   onSessionDestroy: SessionDestroyPolicy;
   destroyEvent: string;
@@ -102,7 +111,7 @@ export interface ResolvedOptions {
 
 const OWN_KEYS = new Set([
   "key", "signed", "maxAge", "store", "autoCleanup", "autoCleanupMs",
-  "clientKey", "clientMaxAge", "clientAlwaysRoll", "roomPrefix", "onSessionDestroy", "destroyEvent",
+  "clientKey", "clientMaxAge", "clientAlwaysRoll", "appKeys", "allowRndAppKeys", "roomPrefix", "onSessionDestroy", "destroyEvent",
 ]);
 const DESTROY_POLICIES: readonly SessionDestroyPolicy[] = ["keep", "notify", "disconnect"];
 // These would replace the bridge's own store or cookie handling inside koa-session.
@@ -149,6 +158,13 @@ function readStore(opt: Record<string, unknown>): SessionStore {
   return store as SessionStore;
 }
 
+/** Automatic cleanup needs `store.list()`: without it the timer could never remove anything. */
+export function checkCleanupStore(store: SessionStore): void {
+  if (typeof store.list !== "function") {
+    throw invalidType("store.list", "a function (automatic cleanup needs store.list())", store.list);
+  }
+}
+
 /** Validates `opt`, applies defaults and splits it between the bridge and koa-session. */
 export function resolveOptions(opt: unknown = {}): ResolvedOptions {
   if (!isPlainObject(opt)) throw invalidType("opt", "a plain object", opt);
@@ -161,6 +177,7 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
   const maxAge = readDuration(opt, "maxAge", ms.d(30), MAX_AGE_RANGE);
   const store = readStore(opt);
   const autoCleanup = readBoolean(opt, "autoCleanup", false);
+  if (autoCleanup) checkCleanupStore(store);
   const autoCleanupMs = readDuration(
     opt, "autoCleanupMs", Math.min(Math.max(maxAge / 4, ms.m()), ms.d()), INTERVAL_RANGE,
   );
@@ -168,6 +185,8 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
   if (clientKey === key) throw invalidType("clientKey", `a name other than the session cookie's`, clientKey);
   const clientMaxAge = readDuration(opt, "clientMaxAge", ms.y(), CLIENT_MAX_AGE_RANGE);
   const clientAlwaysRoll = readBoolean(opt, "clientAlwaysRoll", true);
+  const appKeys = readStringList(opt, "appKeys");
+  const allowRndAppKeys = readBoolean(opt, "allowRndAppKeys", false);
   const roomPrefix = opt.roomPrefix ?? "";
   if (typeof roomPrefix !== "string") throw invalidType("roomPrefix", "a string", roomPrefix);
   const onSessionDestroy = opt.onSessionDestroy ?? "keep";
@@ -194,7 +213,7 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
 
   return {
     key, signed, maxAge, store, autoCleanup, autoCleanupMs, clientKey, clientAlwaysRoll, clientCookie,
-    roomPrefix, onSessionDestroy: onSessionDestroy as SessionDestroyPolicy, destroyEvent,
+    appKeys, allowRndAppKeys, roomPrefix, onSessionDestroy: onSessionDestroy as SessionDestroyPolicy, destroyEvent,
     sessionOptions: { ...forwarded, key, signed, maxAge },
   };
 }

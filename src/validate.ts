@@ -19,3 +19,13 @@ export function readPositive(opt: Record<string, unknown>, name: string, fallbac
   if (typeof value !== "number" || !Number.isInteger(value) || value < 1) throw invalidType(name, "a positive integer", value);
   return value;
 }
+
+/** A non-empty array of non-empty strings (copied), or `undefined` when absent. */
+export function readStringList(opt: Record<string, unknown>, name: string): string[] | undefined {
+  const value = opt[name];
+  if (value == null) return undefined;
+  if (!Array.isArray(value) || value.length === 0 || !value.every((item) => typeof item === "string" && item !== "")) {
+    throw invalidType(name, "a non-empty array of non-empty strings", value);
+  }
+  return [...value] as string[];
+}

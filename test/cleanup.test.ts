@@ -151,14 +151,56 @@ describe("cleanup()", () => {
 });
 
 describe("automatic cleanup", () => {
-  it("startAutoCleanup returns true, then false while running; stopAutoCleanup true, then false", async () => {
+  it("startAutoCleanup returns true also while running (as the original); stopAutoCleanup true, then false", async () => {
     const server = await startServer({ store: new LiveStore() });
     expect(server.bridge.startAutoCleanup(1000)).toBe(true);
-    expect(server.bridge.startAutoCleanup(1000)).toBe(false);
-    expect(server.bridge.startAutoCleanup()).toBe(false);
+    expect(server.bridge.startAutoCleanup(1000)).toBe(true);
+    expect(server.bridge.startAutoCleanup()).toBe(true);
     expect(server.bridge.stopAutoCleanup()).toBe(true);
     expect(server.bridge.stopAutoCleanup()).toBe(false);
     expect(server.bridge.startAutoCleanup(1000)).toBe(true);
+  });
+
+  it("startAutoCleanup while running clears the old timer and starts one with the new interval (as the original)", async () => {
+    const store = new LiveStore();
+    const server = await startServer({ store });
+    const set = vi.spyOn(globalThis, "setInterval");
+    const clear = vi.spyOn(globalThis, "clearInterval");
+    expect(server.bridge.startAutoCleanup(ms.d())).toBe(true);
+    expect(server.bridge.startAutoCleanup(1000)).toBe(true);
+    const intervals = set.mock.calls.map((call) => call[1]);
+    const timers = set.mock.results.map((result) => result.value as NodeJS.Timeout);
+    const cleared = clear.mock.calls.map((call) => call[0]);
+    set.mockRestore();
+    clear.mockRestore();
+    expect(intervals).toEqual([ms.d(), 1000]);
+    expect(cleared).toEqual([timers[0]]);
+    expect(timers[1]!.hasRef()).toBe(false);
+    // The new interval really runs: a cleanup arrives long before a day has passed.
+    store.set("orphan-expired", storeState({}, -1000));
+    expect(await waitFor<number>(server.bridge, "cleanup")).toBe(1);
+    expect(server.bridge.stopAutoCleanup()).toBe(true);
+    expect(server.bridge.stopAutoCleanup()).toBe(false);
+  });
+
+  it("startAutoCleanup with a store without list() throws a TypeError naming store.list() (as the original)", async () => {
+    const server = await startServer({ store: new SyncMapStore() });
+    expect(() => server.bridge.startAutoCleanup(1000)).toThrow(TypeError);
+    expect(() => server.bridge.startAutoCleanup()).toThrow(/^\[koa-io-session\] Invalid 'store\.list': .*store\.list\(\)/);
+    expect(server.bridge.stopAutoCleanup()).toBe(false);
+  });
+
+  it("autoCleanup: true with a store without list() throws a TypeError naming store.list() at construction (as the original)", () => {
+    const app = new Koa();
+    app.keys = KEYS;
+    expect(() => bridgeSession(app, new Server(), { store: new SyncMapStore(), autoCleanup: true })).toThrow(TypeError);
+    expect(() => bridgeSession(app, new Server(), { store: new SyncMapStore(), autoCleanup: true })).toThrow(
+      /^\[koa-io-session\] Invalid 'store\.list': expected a function \(automatic cleanup needs store\.list\(\)\), received undefined\.$/,
+    );
+    // Nothing was installed, so a valid bridge can follow on the same app.
+    const bridge = bridgeSession(app, new Server(), { store: new SyncMapStore() });
+    extraCleanups.push(() => bridge.close());
+    expect(bridge.stopAutoCleanup()).toBe(false);
   });
 
   it("runs cleanup on the interval", async () => {
@@ -189,10 +231,12 @@ describe("automatic cleanup", () => {
   });
 
   it("reports a failing automatic cleanup as an error event", async () => {
-    const server = await startServer({ store: new SyncMapStore() });
+    const store = new LiveStore();
+    const server = await startServer({ store });
+    const failure = new Error("list is down");
+    store.list = () => { throw failure; };
     server.bridge.startAutoCleanup(1000);
-    const error = await waitFor<Error>(server.bridge, "error");
-    expect(error.message).toMatch(/^\[koa-io-session\] .*list\(\)/);
+    expect(await waitFor<Error>(server.bridge, "error")).toBe(failure);
   });
 
   it("rejects an interval out of range with a RangeError", async () => {
@@ -205,7 +249,6 @@ describe("automatic cleanup", () => {
   it("autoCleanup: true starts it at construction with autoCleanupMs", async () => {
     const store = new LiveStore();
     const server = await startServer({ store, autoCleanup: true, autoCleanupMs: 1000 });
-    expect(server.bridge.startAutoCleanup()).toBe(false);
     store.set("orphan-expired", storeState({}, -1000));
     expect(await waitFor<number>(server.bridge, "cleanup")).toBe(1);
     expect(store.size).toBe(0);

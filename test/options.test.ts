@@ -147,6 +147,11 @@ describe("invalid options", () => {
       "Invalid 'clientMaxAge': expected a number in [60000, 34560000000], received 34560000001.",
     ],
     ["clientAlwaysRoll as a string", { clientAlwaysRoll: "false" }, TypeError, `Invalid 'clientAlwaysRoll': expected a boolean, received "false".`],
+    ["appKeys as a string", { appKeys: "secret" }, TypeError, `Invalid 'appKeys': expected a non-empty array of non-empty strings, received "secret".`],
+    ["appKeys empty", { appKeys: [] }, TypeError, "Invalid 'appKeys': expected a non-empty array of non-empty strings, received an array."],
+    ["appKeys with an empty key", { appKeys: ["ok", ""] }, TypeError, "Invalid 'appKeys': expected a non-empty array of non-empty strings, received an array."],
+    ["appKeys with a number", { appKeys: ["ok", 7] }, TypeError, "Invalid 'appKeys': expected a non-empty array of non-empty strings, received an array."],
+    ["allowRndAppKeys as a string", { allowRndAppKeys: "true" }, TypeError, `Invalid 'allowRndAppKeys': expected a boolean, received "true".`],
     [
       "externalKey",
       { externalKey: { get() {}, set() {} } },
@@ -337,7 +342,7 @@ describe("defaults", () => {
   it("treats null and undefined as the default for every bridge option", async () => {
     const nulls = {
       signed: null, maxAge: null, store: null, autoCleanup: null, autoCleanupMs: null,
-      clientKey: null, clientMaxAge: null, clientAlwaysRoll: null,
+      clientKey: null, clientMaxAge: null, clientAlwaysRoll: null, appKeys: null, allowRndAppKeys: null,
     };
     const server = await startServer(nulls as never);
     const jar = new CookieJar();
@@ -355,11 +360,10 @@ describe("defaults", () => {
 
   it("does not start the automatic cleanup unless asked", async () => {
     const server = await startServer();
-    // Starting it succeeds only when it was not already running.
-    expect(server.bridge.startAutoCleanup()).toBe(true);
-    expect(server.bridge.stopAutoCleanup()).toBe(true);
+    // stopAutoCleanup() tells whether a timer was running.
+    expect(server.bridge.stopAutoCleanup()).toBe(false);
     const auto = await startServer({ autoCleanup: true });
-    expect(auto.bridge.startAutoCleanup()).toBe(false);
+    expect(auto.bridge.stopAutoCleanup()).toBe(true);
   });
 });
 
@@ -390,16 +394,36 @@ describe("false is a value", () => {
 
 describe("missing app.keys", () => {
   // Must run first in this file: the warning is emitted once per process.
-  it("sets two strong random keys and warns once per process with KOA_IO_SESSION_NO_KEYS", async () => {
+  it("allowRndAppKeys: true generates the keys without the warning (as 3.1.x), so does signed: false (keys set as the original); otherwise the warning follows", async () => {
+    const warnings = captureWarnings("KOA_IO_SESSION_NO_KEYS");
+    const quiet = parts(null);
+    track(quiet.io, bridgeSession(quiet.app, quiet.io, { key: "quiet.sid", allowRndAppKeys: true }));
+    const unsigned = parts(null);
+    track(unsigned.io, bridgeSession(unsigned.app, unsigned.io, { key: "unsigned.sid", signed: false }));
+    await settle();
+    expect(warnings).toHaveLength(0);
+    for (const app of [quiet.app, unsigned.app]) {
+      expect((app.keys as string[]).length).toBe(2);
+      for (const key of app.keys as string[]) expect(key.length).toBe(48);
+    }
+    // The same app without the option: still warned, so the quiet one did not use up the warning.
+    const loud = parts(null);
+    track(loud.io, bridgeSession(loud.app, loud.io, { key: "loud.sid", allowRndAppKeys: false }));
+    await settle();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message.startsWith(PREFIX)).toBe(true);
+    expect(warnings[0]!.message).toContain("app.keys");
+  });
+
+  it("sets two strong random keys per app and warns only once per process, with KOA_IO_SESSION_NO_KEYS", async () => {
     const warnings = captureWarnings("KOA_IO_SESSION_NO_KEYS");
     const a = parts(null);
     track(a.io, bridgeSession(a.app, a.io, { key: "a.sid" }));
     const b = parts(null);
     track(b.io, bridgeSession(b.app, b.io, { key: "b.sid" }));
     await settle();
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]!.message.startsWith(PREFIX)).toBe(true);
-    expect(warnings[0]!.message).toContain("app.keys");
+    // The previous test had the process's one warning.
+    expect(warnings).toHaveLength(0);
     for (const app of [a.app, b.app]) {
       const keys = app.keys as string[];
       expect(Array.isArray(keys)).toBe(true);
@@ -438,6 +462,60 @@ describe("missing app.keys", () => {
     await settle();
     expect(app.keys).toBe(keys);
     expect(warnings).toHaveLength(0);
+  });
+});
+
+describe("appKeys (as 3.1.x)", () => {
+  const APP_KEYS = ["app-keys-one-0123456789abcdefghijklmn", "app-keys-two-0123456789abcdefghijklmn"];
+
+  it("initialises app.keys of an app without keys, signs both cookies with them and does not warn", async () => {
+    const warnings = captureWarnings("KOA_IO_SESSION_NO_KEYS");
+    const { app, io } = parts(null);
+    const bridge = bridgeSession(app, io, { key: "given.sid", appKeys: APP_KEYS });
+    track(io, bridge);
+    expect(app.keys).toEqual(APP_KEYS);
+    incRoute(app);
+    const http = await listen(app, io);
+    const jar = new CookieJar();
+    const first = await request(http).get("/");
+    jar.store(first.headers["set-cookie"]);
+    const sign = (name: string) => createHmac("sha1", APP_KEYS[0]!).update(`${name}=${jar.get(name)}`).digest("base64url");
+    expect(jar.get("given.sid.sig")).toBe(sign("given.sid"));
+    expect(jar.get("given.sid.cid.sig")).toBe(sign("given.sid.cid"));
+    expect((await request(http).get("/").set("Cookie", jar.header())).body.count).toBe(2);
+    await settle();
+    expect(warnings).toHaveLength(0);
+  });
+
+  it("initialises app.keys with signed: false too", () => {
+    const { app, io } = parts(null);
+    track(io, bridgeSession(app, io, { signed: false, appKeys: APP_KEYS }));
+    expect(app.keys).toEqual(APP_KEYS);
+  });
+
+  it("throws a plain Error when the app already has keys (as 3.1.1) and leaves the app untouched", async () => {
+    const { app, io } = parts();
+    const keys = app.keys;
+    let error: Error | undefined;
+    try {
+      bridgeSession(app, io, { appKeys: APP_KEYS });
+    } catch (caught) {
+      error = caught as Error;
+    }
+    expect(error?.constructor).toBe(Error);
+    expect(error?.message).toBe(`${PREFIX}app.keys is already set; pass 'appKeys' only for an app without keys.`);
+    expect(app.keys).toBe(keys);
+    expect(app.middleware).toHaveLength(0);
+    // Nothing was installed: a bridge without appKeys can follow.
+    track(io, bridgeSession(app, io, { key: "after.sid" }));
+    expect(app.keys).toBe(keys);
+  });
+
+  it("allowRndAppKeys leaves keys the app already has alone", () => {
+    const { app, io } = parts();
+    const keys = app.keys;
+    track(io, bridgeSession(app, io, { allowRndAppKeys: true }));
+    expect(app.keys).toBe(keys);
   });
 });
 

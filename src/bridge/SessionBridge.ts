@@ -7,11 +7,11 @@ import { userView } from "../gateway/record.js";
 import { StoreGateway } from "../gateway/StoreGateway.js";
 import { ensureAppKeys } from "../http/appKeys.js";
 import { clientMiddleware } from "../http/clientMiddleware.js";
-import { koaStore } from "../http/koaStore.js";
+import { koaStore, koaValid } from "../http/koaStore.js";
 import { watchLateMiddleware } from "../http/lateMiddleware.js";
 import { sessionCookie } from "../http/sessionCookie.js";
 import { SignatureCache } from "../http/signatureCache.js";
-import { type BridgeOptions, checkDuration, INTERVAL_RANGE, MAX_AGE_RANGE, type ResolvedOptions, resolveOptions } from "../options.js";
+import { type BridgeOptions, checkCleanupStore, checkDuration, INTERVAL_RANGE, MAX_AGE_RANGE, type ResolvedOptions, resolveOptions } from "../options.js";
 import { SessionQueue } from "../socket/SessionQueue.js";
 import type { MaybePromise, SessionStore, StoreChange } from "../stores/types.js";
 import { installClientCookieHeader } from "../socket/clientCookieHeader.js";
@@ -64,6 +64,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     checkApp(app);
     checkIo(io);
     const config = resolveOptions(opt);
+    ensureAppKeys(app, config);
     this.#config = config;
     this.#sockets = new SocketDirectory(config);
     const { store } = config;
@@ -84,7 +85,6 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     };
 
     this.#subscribe(store);
-    if (config.signed) ensureAppKeys(app);
     watchLateMiddleware(app, io);
     const registry = this.#registry;
     Object.defineProperty(app.context, "sessionId", {
@@ -94,7 +94,10 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       configurable: true,
     });
     const signatures = new SignatureCache();
-    const session = createSession({ ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core) } as never, app);
+    const session = createSession(
+      { ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core), valid: koaValid(core) } as never,
+      app,
+    );
     app.use(clientMiddleware(config, signatures, session, core.settle));
     const handshakes = new Handshakes(app, config, signatures);
     this.#uninstall = [
@@ -133,11 +136,14 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     return sessionId === undefined ? undefined : this.getById(sessionId);
   }
 
-  /** Destroys a mapped session; `false` when the id is not mapped. */
+  /**
+   * Destroys a mapped session; `false` when the id is not mapped or the store
+   * did not remove a record (`store.destroy` returned `false`). A store that
+   * refused keeps the session and its pair, with no event.
+   */
   async destroyById(sessionId: string): Promise<boolean> {
     if (this.#registry.getClientId(sessionId) === undefined) return false;
-    await this.#queue.run(sessionId, () => this.#gateway.destroy(sessionId));
-    return true;
+    return this.#queue.run(sessionId, () => this.#gateway.destroy(sessionId));
   }
 
   /** `destroyById` for the session attached to `clientId`. */
@@ -149,7 +155,8 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   /**
    * Replaces a mapped session (`null` destroys it) and refreshes its expiry,
    * optionally with a new lifetime. Never creates: throws when the id is not
-   * mapped. Resolves whether the store changed.
+   * mapped. Resolves whether the store changed: `false` for an unchanged
+   * session and for a write or destroy the store refused (no event then).
    */
   async setById(sessionId: string, session: SessionData | null, maxAge?: number): Promise<boolean> {
     if (maxAge !== undefined) checkDuration("maxAge", maxAge, MAX_AGE_RANGE);
@@ -178,11 +185,16 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     return cleared;
   }
 
-  /** Runs `cleanup()` every `interval` ms (default `autoCleanupMs`); `false` when already running. */
+  /**
+   * Runs `cleanup()` every `interval` ms (default `autoCleanupMs`). A running
+   * timer is replaced, so this also changes the interval. Throws a
+   * `TypeError` when the store has no `list()`, since cleanup could never run.
+   */
   startAutoCleanup(interval?: number): boolean {
     if (this.#closed) throw stateError("startAutoCleanup() was called on a closed bridge.");
     const every = checkDuration("interval", interval ?? this.#config.autoCleanupMs, INTERVAL_RANGE);
-    if (this.#cleanupTimer) return false;
+    checkCleanupStore(this.#config.store);
+    this.stopAutoCleanup();
     this.#cleanupTimer = setInterval(() => {
       this.cleanup().catch((error: Error) => this.#report(error));
     }, every);

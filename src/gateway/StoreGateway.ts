@@ -62,23 +62,27 @@ export class StoreGateway {
     this.#listener = listener;
   }
 
-  /** The live record of `sessionId`, or `undefined` (an expired one is destroyed first). */
-  async read(sessionId: string): Promise<SessionRecord | undefined> {
+  /**
+   * The live record of `sessionId`, or `undefined` (an expired one is
+   * destroyed first). With `expired`, a record past koa-session's `_expire`
+   * is still destroyed but returned, so koa-session can report it.
+   */
+  async read(sessionId: string, { expired = false }: { expired?: boolean } = {}): Promise<SessionRecord | undefined> {
     const state = await this.#store.get(sessionId);
     if (state == null) return undefined;
     const now = Date.now();
     if (!isLive(state, now)) {
-      await this.destroy(sessionId);
+      await this.#discard(sessionId);
       return undefined;
     }
     const record = this.#parse(sessionId, state);
     if (record === undefined) {
-      await this.destroy(sessionId);
+      await this.#discard(sessionId);
       throw new Error(message(`Stored session "${sessionId}" is not valid JSON; the record was destroyed.`));
     }
     if (isRecordExpired(record, now)) {
-      await this.destroy(sessionId);
-      return undefined;
+      await this.#discard(sessionId);
+      return expired ? record : undefined;
     }
     return record;
   }
@@ -87,7 +91,8 @@ export class StoreGateway {
    * Stores `record` for `ttl` ms and reports it. A write that only moves
    * `_expire` is not a change: it is skipped, or with `refresh` (koa-session's
    * rolling/renew/save) persisted to extend the TTL without an event.
-   * Resolves whether the store was written.
+   * Resolves whether the store was written: a store whose `set` returns
+   * `false` refused the write, which then reports nothing.
    */
   async write(sessionId: string, record: SessionRecord, ttl: number, options: WriteOptions = {}): Promise<boolean> {
     const session = this.#serialize(sessionId, record);
@@ -97,7 +102,8 @@ export class StoreGateway {
     const identical = !isNew && previous.session === session;
     const sameContent = identical || (!isNew && sameContentAs(previous.session, record));
     if (sameContent && (!options.refresh || identical)) return false;
-    await this.#store.set(sessionId, { session, expiresAt: now + ttl, ttl }, { clientId: options.clientId, isNew, refresh: sameContent });
+    const meta: StoreChangeMeta = { clientId: options.clientId, isNew, refresh: sameContent };
+    if ((await this.#store.set(sessionId, { session, expiresAt: now + ttl, ttl }, meta)) === false) return false;
     if (!sameContent) this.#listener.written(sessionId, isNew, options.clientId);
     return true;
   }
@@ -119,15 +125,32 @@ export class StoreGateway {
     return this.write(sessionId, record, ttl, { refresh: true });
   }
 
-  /** Removes the record; resolves whether the store reported one. */
+  /**
+   * Removes the record and reports it; resolves whether the store removed
+   * one. `false` from the store means either "refused" or "there was none":
+   * a live record still there tells them apart. A refused destroy reports
+   * nothing, so the session and its pair stay.
+   */
   async destroy(sessionId: string, origin?: object): Promise<boolean> {
     const meta: StoreChangeMeta | undefined = origin && {
       clientId: (origin as { clientId?: string }).clientId,
       settled: this.#listener.settled(origin),
     };
-    const existed = await (meta ? this.#store.destroy(sessionId, meta) : this.#store.destroy(sessionId));
+    const removed = await (meta ? this.#store.destroy(sessionId, meta) : this.#store.destroy(sessionId));
+    if (removed === false && isLive(await this.#store.get(sessionId), Date.now())) return false;
     this.#listener.destroyed(sessionId, origin);
-    return existed !== false;
+    return removed !== false;
+  }
+
+  /**
+   * Removes a dead record (expired, or not JSON). The bridge, not the store,
+   * decides expiry: the session ends even when the store refuses to delete
+   * it, and the next read or cleanup tries the delete again.
+   */
+  async #discard(sessionId: string): Promise<boolean> {
+    const removed = await this.#store.destroy(sessionId);
+    this.#listener.destroyed(sessionId);
+    return removed !== false;
   }
 
   /** Destroys every expired record, then lets the store optimize; resolves the count. */
@@ -143,9 +166,10 @@ export class StoreGateway {
     const sweep = (sessionId: string): MaybePromise<number> =>
       after(store.get(sessionId), (state) => {
         if (state == null || isLive(state, now)) return 0;
-        return after(store.destroy(sessionId), () => {
+        // As in #discard: the session is over either way, but only a record the store removed counts.
+        return after(store.destroy(sessionId), (removed) => {
           this.#listener.destroyed(sessionId);
-          return 1;
+          return removed === false ? 0 : 1;
         });
       });
     for (const sessionId of await store.list()) {

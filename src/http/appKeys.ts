@@ -1,14 +1,29 @@
 import type Koa from "koa";
-import { message } from "../errors.js";
+import type { ResolvedOptions } from "../options.js";
+import { message, stateError } from "../errors.js";
 import { generateUid } from "../uid.js";
 
 let warned = false;
 
-/** Signed cookies need `app.keys`: without them, set strong random ones and warn once. */
-export function ensureAppKeys(app: Koa): void {
-  if (Array.isArray(app.keys) ? app.keys.length > 0 : app.keys) return;
+function hasKeys(app: Koa): boolean {
+  return Boolean(Array.isArray(app.keys) ? app.keys.length > 0 : app.keys);
+}
+
+/**
+ * Gives an app without keys its keys: `appKeys` when given (an app that has
+ * keys refuses them, as 3.1.x); else strong random ones, as the original,
+ * with a warning once per process when the bridge's cookies are signed
+ * (unsigned ones do not depend on the keys), unless `allowRndAppKeys`.
+ */
+export function ensureAppKeys(app: Koa, { appKeys, allowRndAppKeys, signed }: ResolvedOptions): void {
+  if (appKeys !== undefined) {
+    if (hasKeys(app)) throw stateError("app.keys is already set; pass 'appKeys' only for an app without keys.");
+    app.keys = appKeys;
+    return;
+  }
+  if (hasKeys(app)) return;
   app.keys = [generateUid(48), generateUid(48)];
-  if (warned) return;
+  if (!signed || allowRndAppKeys || warned) return;
   warned = true;
   process.emitWarning(
     message(

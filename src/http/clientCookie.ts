@@ -4,7 +4,9 @@ import { generateUid } from "../uid.js";
 import type { SignatureCache } from "./signatureCache.js";
 
 const CLIENT_ID_LENGTH = 24;
-const CLIENT_ID_SHAPE = /^[A-Za-z0-9_-]{24}$/;
+// Any id the client cookie verifiably carries, as the original accepts; the bound on length and
+// alphabet is hardening (it keeps odd or huge values out of the maps and cookie headers).
+const CLIENT_ID_SHAPE = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** A fresh random client id. */
 function newClientId(): string {

@@ -18,14 +18,12 @@ interface KoaStoreCall {
 }
 
 /** The store koa-session talks to: its verbs mapped onto the gateway, with the request's client id. */
-export function koaStore({ config, gateway, adopt }: BridgeCore) {
+export function koaStore({ config, gateway }: BridgeCore) {
   return {
     async get(sessionId: string, _maxAge: unknown, { ctx }: KoaStoreCall = {}): Promise<SessionRecord | undefined> {
       if (ctx) ctx[knownId] = sessionId;
-      const record = await gateway.read(sessionId);
-      const clientId = ctx?.clientId;
-      if (record && clientId !== undefined) adopt(clientId, sessionId);
-      return record;
+      // An expired record comes back (already destroyed) so that koa-session emits session:expired.
+      return gateway.read(sessionId, { expired: true });
     },
     async set(sessionId: string, record: SessionRecord, maxAge: unknown, { ctx, changed }: KoaStoreCall = {}): Promise<void> {
       // koa-session passes its cookie maxAge + 10 s, or "session" for browser-session cookies.
@@ -37,5 +35,21 @@ export function koaStore({ config, gateway, adopt }: BridgeCore) {
     async destroy(sessionId: string, { ctx }: KoaStoreCall = {}): Promise<void> {
       await gateway.destroy(sessionId, ctx);
     },
+  };
+}
+
+/**
+ * koa-session's `valid` hook, wrapping the user's: koa-session calls it for
+ * a loaded session only once that is neither missing nor expired, so a
+ * stored session it accepts (e.g. after a restart) is attached here, and
+ * one it rejects is never attached.
+ */
+export function koaValid({ config, adopt }: BridgeCore) {
+  const userValid = config.sessionOptions.valid;
+  return (ctx: Context & KnownId, session: Record<string, unknown>): boolean => {
+    if (typeof userValid === "function" && !userValid(ctx, session)) return false;
+    const sessionId = ctx[knownId];
+    if (sessionId !== undefined) adopt(ctx.clientId, sessionId);
+    return true;
   };
 }

@@ -48,9 +48,9 @@ export type StoreChange =
 export interface SessionStore {
   /** The stored state, or `undefined`/`null` when there is none. */
   get(sessionId: string): MaybePromise<StoreState | undefined | null>;
-  /** Stores `state` under `sessionId`, replacing what was there. */
+  /** Stores `state` under `sessionId`, replacing what was there; `false` refuses the write (nothing is reported). */
   set(sessionId: string, state: StoreState, meta?: StoreChangeMeta): MaybePromise<unknown>;
-  /** Removes the record; resolves whether one existed. */
+  /** Removes the record; `false` when it refused or there was none (the bridge reads the id again to tell which). */
   destroy(sessionId: string, meta?: StoreChangeMeta): MaybePromise<unknown>;
   /** Every stored session id (needed by `cleanup()`). */
   list?(): MaybePromise<Iterable<string>>;

@@ -95,6 +95,29 @@ export class FaultyStore implements SessionStore {
   }
 }
 
+/**
+ * A LiveStore that can refuse writes the way the store contract allows:
+ * while `refuseSet` / `refuseDestroy` is on, that verb changes nothing and
+ * returns `false`. Refused calls are counted.
+ */
+export class RefusingStore extends LiveStore {
+  refuseSet = false;
+  refuseDestroy = false;
+  readonly refused = { set: 0, destroy: 0 };
+
+  override set(sessionId: string, state: StoreState): boolean {
+    if (!this.refuseSet) return super.set(sessionId, state);
+    this.refused.set++;
+    return false;
+  }
+
+  override destroy(sessionId: string): boolean {
+    if (!this.refuseDestroy) return super.destroy(sessionId);
+    this.refused.destroy++;
+    return false;
+  }
+}
+
 /** A stored state for `session`, expiring `expiresIn` ms from now (negative: already expired). */
 export function storeState(session: Record<string, unknown>, expiresIn: number): StoreState {
   const ttl = Math.max(expiresIn, 1000);

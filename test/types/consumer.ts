@@ -100,6 +100,11 @@ const other = new SessionBridge(new Koa(), new Server(), { store: new AsyncStore
 bridgeSession(app, io, { maxAge: "1h" });
 // @ts-expect-error clientAlwaysRoll is a boolean
 bridgeSession(app, io, { clientAlwaysRoll: "yes" });
+// 3.1.x options: appKeys is a list of strings, allowRndAppKeys a boolean.
+const keyed: BridgeOptions = { appKeys: ["one", "two"], allowRndAppKeys: true };
+void keyed;
+// @ts-expect-error appKeys is an array, not one string
+bridgeSession(app, io, { appKeys: "one" });
 // @ts-expect-error sameSite accepts only koa-session's values
 bridgeSession(app, io, { sameSite: "sometimes" });
 
