@@ -133,8 +133,12 @@ describe("FileStore crash safety", () => {
     expect(last.every((j) => j >= 0)).toBe(true);
     const path = join(dir, "sessions.fdb");
 
+    // The killed writer left its lock: the next store takes it over, with a warning.
+    const takeover = captureWarnings();
     const first = new FileStore({ fdbOpt: { dir } });
     await expectAcknowledged(first, "a", last);
+    await takeover.stop();
+    expect(takeover.codes).toEqual(["KOA_IO_SESSION_FDB_STALE_LOCK"]);
     const ids = await first.list();
     await first.close();
     // Whatever the kill interrupted, the loaded file now ends on a complete line.
@@ -175,18 +179,22 @@ describe("FileStore crash safety", () => {
       expect(output[0]).toBe("ready");
       acknowledged.push(lastAcks(output));
 
+      const takeover = captureWarnings();
       const store = new FileStore({ fdbOpt: { dir } });
       for (const [earlier, done] of acknowledged.entries()) {
         await expectAcknowledged(store, prefixes[earlier]!, done);
       }
+      await takeover.stop();
+      expect(takeover.codes).toEqual(["KOA_IO_SESSION_FDB_STALE_LOCK"]);
       for (const earlier of prefixes.slice(0, round + 1)) {
         for (let i = 0; i < PRELOAD; i++) expect(await store.get(`${earlier}p-${i}`)).toEqual(preloaded(i, earlier));
       }
       const live = (await store.list()).length;
       expect(live).toBeGreaterThanOrEqual((round + 1) * PRELOAD);
-      // A temp file of an interrupted compaction is gone once the file is loaded.
-      expect(await readdir(dir)).toEqual(["sessions.fdb"]);
+      // A temp file of an interrupted compaction is gone once the file is loaded; the lock is ours until close.
+      expect(await readdir(dir)).toEqual(["sessions.fdb", "sessions.fdb.lock"]);
       await store.close();
+      expect(await readdir(dir)).toEqual(["sessions.fdb"]);
     }
   }, 120_000);
 });
