@@ -73,16 +73,18 @@ async function scanLines(
   let lineStart = 0;
   let number = 0;
   let sliceStart = performance.now();
-  const emit = (head: Buffer, terminated: boolean) => {
+  const emit = (data: Buffer, from: number, to: number, terminated: boolean) => {
     number++;
     let text: string;
     try {
-      text = pieces.length === 0 ? head.toString(encoding) : Buffer.concat([...pieces, head]).toString(encoding);
+      text = pieces.length === 0 ? data.toString(encoding, from, to) : Buffer.concat([...pieces, data.subarray(from, to)]).toString(encoding);
     } catch (error) {
-      throw new Error(message(`Cannot load "${path}": line ${number} (${pending + head.length} bytes) cannot be read: ${(error as Error).message}`));
+      throw new Error(message(`Cannot load "${path}": line ${number} (${pending + to - from} bytes) cannot be read: ${(error as Error).message}`));
     }
-    pieces = [];
-    pending = 0;
+    if (pieces.length > 0) {
+      pieces = [];
+      pending = 0;
+    }
     onLine(text, number, lineStart, terminated);
   };
   for (;;) {
@@ -104,7 +106,7 @@ async function scanLines(
         search = at + 1;
         continue;
       }
-      emit(data.subarray(from, at), true);
+      emit(data, from, at, true);
       from = search = at + width;
       lineStart = position + from;
       if (performance.now() - sliceStart > SLICE_MS) {
@@ -114,7 +116,7 @@ async function scanLines(
     }
     position += bytesRead;
   }
-  if (pending > 0) emit(Buffer.alloc(0), false);
+  if (pending > 0) emit(Buffer.alloc(0), 0, 0, false);
   return position;
 }
 
