@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync, unlinkSync } from "node:fs";
+import { readFileSync, readlinkSync, unlinkSync } from "node:fs";
 import { link, open, readFile, rm } from "node:fs/promises";
 import { hostname, uptime } from "node:os";
 import { message, stateError } from "../errors.js";
@@ -21,6 +21,8 @@ export interface LockHolder {
   lockedAt: string;
   /** Linux only: the process start time in clock ticks since boot (`/proc/<pid>/stat`), to tell a reused PID. */
   procStart?: number;
+  /** Linux only: the PID namespace (`/proc/self/ns/pid`): PIDs of another namespace (container) cannot be checked. */
+  pidns?: string;
   /** Tells this lock from a later one with the same holder fields. */
   token: string;
 }
@@ -32,6 +34,13 @@ export interface FileLock {
 }
 
 const PROCESS_STARTED = Date.now() - process.uptime() * 1000;
+const PID_NAMESPACE = (() => {
+  try {
+    return readlinkSync("/proc/self/ns/pid");
+  } catch {
+    return undefined;
+  }
+})();
 /** Clock slack when comparing start times derived from uptimes. */
 const SLACK_MS = 5000;
 
@@ -69,6 +78,7 @@ function ownHolder(): LockHolder {
     startedAt: new Date(PROCESS_STARTED).toISOString(),
     lockedAt: new Date().toISOString(),
     procStart: procStart(process.pid),
+    pidns: PID_NAMESPACE,
     token: randomBytes(9).toString("base64url"),
   };
 }
@@ -121,13 +131,16 @@ async function read(path: string): Promise<LockHolder | null | undefined> {
  * Whether the lock's holder is gone: it ran on this host and its process
  * started before this boot, or its PID is free, or (Linux) the PID now
  * belongs to a process that started later. A holder on another host is
- * never judged dead. A holder with this process's PID is this process
- * unless its start time differs (a previous process that had our PID).
+ * never judged dead, nor one in another PID namespace (a container
+ * sharing the volume and the hostname). A holder with this process's PID
+ * is this process unless its start time differs (a previous process that
+ * had our PID).
  */
 function isDead(holder: LockHolder): boolean {
   if (holder.hostname !== hostname()) return false;
   const started = Date.parse(holder.startedAt);
   if (started < Date.now() - uptime() * 1000 - SLACK_MS) return true;
+  if (holder.pidns !== undefined && PID_NAMESPACE !== undefined && holder.pidns !== PID_NAMESPACE) return false;
   const now = procStart(holder.pid);
   if (holder.procStart !== undefined && now !== undefined && now !== holder.procStart) return true;
   if (holder.pid === process.pid) return Math.abs(started - PROCESS_STARTED) > SLACK_MS;

@@ -239,6 +239,12 @@ describe("FileStore ownership in one process", () => {
     expect(await readdir(dir)).toEqual(["sessions.fdb.lock"]);
   });
 
+  it.runIf(process.platform === "linux")("never takes over a lock from another PID namespace (a container sharing the volume)", async () => {
+    await writeLock({ pid: deadPid(), pidns: "pid:[1]" });
+    const { pid } = JSON.parse(await readFile(`${path}.lock`, "utf8"));
+    await expect(open().list()).rejects.toThrow(inUse(pid));
+  });
+
   it("refuses a lock file it cannot read, naming it", async () => {
     await writeFile(`${path}.lock`, "");
     await expect(open().list()).rejects.toThrow(
