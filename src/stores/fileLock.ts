@@ -185,11 +185,10 @@ export async function acquireLock(file: string): Promise<FileLock> {
     const guardOwn = ownHolder();
     if (!(await create(guard, guardOwn))) {
       const other = await read(guard);
-      // A starter that died mid-take-over left it: remove it if it is still that one.
-      if (other === null || (other !== undefined && isDead(other))) {
-        if ((await read(guard))?.token === other?.token) await rm(guard, { force: true });
-      }
-      else await sleep(10);
+      const abandoned = other === null || (other !== undefined && isDead(other));
+      // A starter that died mid-take-over left it: remove it if it is still that one. Else wait for the other starter.
+      if (!abandoned) await sleep(10);
+      else if ((await read(guard))?.token === other?.token) await rm(guard, { force: true });
       continue;
     }
     try {
