@@ -1,9 +1,13 @@
 // FileStore benchmark (run `npx tsup` first): load time of 100k sessions,
 // sustained write rate with 1 000 concurrent writers, file size before and
-// after compaction. Prints a table and writes bench/results/filestore.json.
+// after compaction, and 1 GiB files: load time with small and with large
+// live data (beside a plain read of the same file, same run), the longest
+// event-loop stall while loading, and compaction throughput in MiB/s.
+// Prints a table and writes bench/results/filestore.json.
 //
 //   node bench/filestore.mjs [--quick]
-import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, rm, stat, writeFile } from "node:fs/promises";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -89,8 +93,91 @@ async function benchCompaction(dir) {
   return { liveRecords: live, bytesBefore: before, bytesAfter: after, optimizeMs: Number(ms.toFixed(1)) };
 }
 
+const MiB = 1024 * 1024;
+const BIG_BYTES = QUICK ? 256 * MiB : 1024 * MiB;
+
+/** A file of `BIG_BYTES`: small live data (1 KiB lines over 1 000 ids) or large (1 MiB lines, each id written twice: half live). */
+async function writeBigFile(path, live) {
+  const handle = await open(path, "w");
+  try {
+    if (live === "small") {
+      const block = [];
+      for (let i = 0; i < 4096; i++) {
+        const session = JSON.stringify({ user: `user-${i}`, pad: "p".repeat(900) });
+        block.push(JSON.stringify([sid(i % 1000), { session, expiresAt: Date.now() + DAY, ttl: DAY }]));
+      }
+      const data = Buffer.from(`${block.join("\n")}\n`);
+      for (let written = 0; written < BIG_BYTES; written += data.length) await handle.write(data);
+    } else {
+      const pad = Buffer.alloc(MiB - 200, "x");
+      const lines = Math.floor(BIG_BYTES / MiB);
+      for (let i = 0; i < lines; i++) {
+        const id = sid(i % (lines / 2));
+        const head = Buffer.from(`["${id}",{"session":"{\\"v\\":${i},\\"pad\\":\\"`);
+        const tail = Buffer.from(`\\"}","expiresAt":${Date.now() + DAY},"ttl":${DAY}}]\n`);
+        await handle.writev([head, pad, tail]);
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+  return (await stat(path)).size;
+}
+
+/** Baseline: reading the same file in 1 MiB chunks and counting its lines, nothing else. */
+async function plainRead(path) {
+  const handle = await open(path, "r");
+  const chunk = Buffer.allocUnsafe(MiB);
+  let lines = 0;
+  try {
+    for (let position = 0; ; ) {
+      const { bytesRead } = await handle.read(chunk, 0, MiB, position);
+      if (bytesRead === 0) break;
+      for (let at = chunk.indexOf(10); at !== -1 && at < bytesRead; at = chunk.indexOf(10, at + 1)) lines++;
+      position += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return lines;
+}
+
+async function benchBigLoad(dir, live) {
+  const fileName = `big-${live}`;
+  const path = join(dir, `${fileName}.fdb`);
+  const bytes = await writeBigFile(path, live);
+  const read = await timed(() => plainRead(path));
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  const store = new FileStore({ fileName, fdbOpt: { dir } });
+  const { ms, value } = await timed(() => store.list());
+  delay.disable();
+  let compaction;
+  if (live === "large") {
+    // Half the file is live: under the automatic rules, so compact explicitly.
+    const { ms: compactMs } = await timed(() => store.optimize(0));
+    const after = (await stat(path)).size;
+    compaction = { liveRecords: value.length, bytesBefore: bytes, bytesAfter: after, ms: Number(compactMs.toFixed(0)), mibPerSecond: Number((after / MiB / (compactMs / 1000)).toFixed(0)) };
+  }
+  await store.close();
+  await rm(path, { force: true });
+  return {
+    live,
+    fileBytes: bytes,
+    lines: read.value,
+    liveRecords: value.length,
+    loadMs: Number(ms.toFixed(0)),
+    plainReadMs: Number(read.ms.toFixed(0)),
+    loadMiBPerSecond: Number((bytes / MiB / (ms / 1000)).toFixed(0)),
+    maxEventLoopStallMs: Number((delay.max / 1e6).toFixed(1)),
+    compaction,
+  };
+}
+
 const dir = await mkdtemp(join(tmpdir(), "koa-io-session-bench-"));
 try {
+  const bigSmall = await benchBigLoad(dir, "small");
+  const bigLarge = await benchBigLoad(dir, "large");
   const load = await benchLoad(dir);
   const writes = await benchWrites(dir, false);
   const writesFsync = await benchWrites(dir, true);
@@ -101,8 +188,15 @@ try {
     [`writes, ${WRITERS} concurrent writers`]: { result: `${writes.writesPerSecond}/s, p50 ${writes.p50Ms} ms, p99 ${writes.p99Ms} ms` },
     [`writes, ${WRITERS} writers, fsync: true`]: { result: `${writesFsync.writesPerSecond}/s, p50 ${writesFsync.p50Ms} ms, p99 ${writesFsync.p99Ms} ms` },
     [`compaction (${compaction.liveRecords} live)`]: { result: `${mb(compaction.bytesBefore)} -> ${mb(compaction.bytesAfter)} in ${compaction.optimizeMs} ms` },
+    ...Object.fromEntries([bigSmall, bigLarge].map((big) => [
+      `load ${mb(big.fileBytes)}, ${big.live} live data (${big.liveRecords} records, ${big.lines} lines)`,
+      { result: `${big.loadMs} ms (${big.loadMiBPerSecond} MiB/s; plain read ${big.plainReadMs} ms), longest stall ${big.maxEventLoopStallMs} ms` },
+    ])),
+    [`compaction of ${mb(bigLarge.compaction.bytesAfter)} live (${bigLarge.compaction.liveRecords} records of 1 MiB)`]: {
+      result: `${mb(bigLarge.compaction.bytesBefore)} -> ${mb(bigLarge.compaction.bytesAfter)} in ${bigLarge.compaction.ms} ms (${bigLarge.compaction.mibPerSecond} MiB/s)`,
+    },
   });
-  const results = { node: process.version, date: new Date().toISOString(), quick: QUICK, load, writes, writesFsync, compaction };
+  const results = { node: process.version, date: new Date().toISOString(), quick: QUICK, load, writes, writesFsync, compaction, bigLoad: [bigSmall, bigLarge] };
   const out = join(dirname(fileURLToPath(import.meta.url)), "results", "filestore.json");
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);

@@ -30,6 +30,8 @@ const rows = [
   ["cleanup() of 100k expired (ms)", store.cleanup100kMs.bridge, "≤ 70"],
   ["heap bytes/session: LiveStore ÷ koa-session Map", store.heapBytesPerSession.ratio, "—"],
   ["FileStore load of 100k sessions (ms)", filestore.load.medianMs, "< 1000"],
+  ...filestore.bigLoad.map((big) => [`FileStore load of 1 GiB, ${big.live} live data ÷ plain read`, big.loadMs / big.plainReadMs, "—"]),
+  ["FileStore compaction (MiB/s)", filestore.bigLoad[1].compaction.mibPerSecond, "—"],
 ];
 console.log("\nSummary");
 for (const [name, value, target] of rows) {

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { appendFile, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { FileStore } from "../../src/fdb.js";
 import type { StoreState } from "../../src/index.js";
 import { ensureBuilt } from "../helpers/build.js";
@@ -39,6 +39,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.restoreAllMocks();
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   await rm(dir, { recursive: true, force: true });
 });
@@ -113,17 +114,13 @@ async function expectAcknowledged(store: FileStore, prefix: string, last: number
   }
 }
 
+/** Records the codes of process warnings instead of printing them. */
 function captureWarnings(): { codes: string[]; stop: () => Promise<void> } {
   const codes: string[] = [];
-  const listener = (warning: Error & { code?: string }) => codes.push(warning.code ?? "");
-  process.on("warning", listener);
-  return {
-    codes,
-    stop: async () => {
-      await new Promise((done) => setImmediate(done));
-      process.off("warning", listener);
-    },
-  };
+  const spy = vi.spyOn(process, "emitWarning").mockImplementation(((_warning: string | Error, options?: { code?: string }) => {
+    codes.push(options?.code ?? "");
+  }) as typeof process.emitWarning);
+  return { codes, stop: async () => spy.mockRestore() };
 }
 
 describe("FileStore crash safety", () => {
@@ -133,8 +130,13 @@ describe("FileStore crash safety", () => {
     expect(last.every((j) => j >= 0)).toBe(true);
     const path = join(dir, "sessions.fdb");
 
+    // The killed writer left its lock: the next store takes it over, with a warning.
+    const takeover = captureWarnings();
     const first = new FileStore({ fdbOpt: { dir } });
     await expectAcknowledged(first, "a", last);
+    await takeover.stop();
+    // (and a torn-tail warning, should the kill have cut a write short)
+    expect(takeover.codes.filter((code) => code !== "KOA_IO_SESSION_FDB_TRUNCATED")).toEqual(["KOA_IO_SESSION_FDB_STALE_LOCK"]);
     const ids = await first.list();
     await first.close();
     // Whatever the kill interrupted, the loaded file now ends on a complete line.
@@ -175,18 +177,22 @@ describe("FileStore crash safety", () => {
       expect(output[0]).toBe("ready");
       acknowledged.push(lastAcks(output));
 
+      const takeover = captureWarnings();
       const store = new FileStore({ fdbOpt: { dir } });
       for (const [earlier, done] of acknowledged.entries()) {
         await expectAcknowledged(store, prefixes[earlier]!, done);
       }
+      await takeover.stop();
+      expect(takeover.codes.filter((code) => code !== "KOA_IO_SESSION_FDB_TRUNCATED")).toEqual(["KOA_IO_SESSION_FDB_STALE_LOCK"]);
       for (const earlier of prefixes.slice(0, round + 1)) {
         for (let i = 0; i < PRELOAD; i++) expect(await store.get(`${earlier}p-${i}`)).toEqual(preloaded(i, earlier));
       }
       const live = (await store.list()).length;
       expect(live).toBeGreaterThanOrEqual((round + 1) * PRELOAD);
-      // A temp file of an interrupted compaction is gone once the file is loaded.
-      expect(await readdir(dir)).toEqual(["sessions.fdb"]);
+      // A temp file of an interrupted compaction is gone once the file is loaded; the lock is ours until close.
+      expect(await readdir(dir)).toEqual(["sessions.fdb", "sessions.fdb.lock"]);
       await store.close();
+      expect(await readdir(dir)).toEqual(["sessions.fdb"]);
     }
   }, 120_000);
 });

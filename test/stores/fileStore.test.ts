@@ -77,7 +77,8 @@ describe("FileStore options", () => {
     expect(store.path).toBe(join(dir, "nested", "deeper", "sessions.fdb"));
     expect(await readdir(dir)).toEqual([]);
     await store.set("a", state({ v: 1 }));
-    expect(await readdir(join(dir, "nested", "deeper"))).toEqual(["sessions.fdb"]);
+    // The file and its lock, held while the store is open.
+    expect(await readdir(join(dir, "nested", "deeper"))).toEqual(["sessions.fdb", "sessions.fdb.lock"]);
   });
 
   it("takes the file name and extension from the options", () => {
@@ -347,7 +348,7 @@ describe("FileStore compaction", () => {
     const live = await churn(store);
     expect(await lines(store.path!)).toHaveLength(210);
     await store.optimize(0);
-    expect(await readdir(dir)).toEqual(["sessions.fdb"]);
+    expect(await readdir(dir)).toEqual(["sessions.fdb", "sessions.fdb.lock"]);
     const rows = await lines(store.path!);
     expect(rows).toEqual([...live].map(([id, value]) => JSON.stringify([id, value])));
     expect(await store.list()).toEqual([...live.keys()]);
@@ -451,7 +452,7 @@ describe("FileStore compaction", () => {
     failing = true;
     await expect(store.optimize(0)).rejects.toThrow("cipher unavailable");
     expect(await readFile(store.path!, "utf8")).toBe(before);
-    expect(await readdir(dir)).toEqual(["sessions.fdb"]);
+    expect(await readdir(dir)).toEqual(["sessions.fdb", "sessions.fdb.lock"]);
     failing = false;
     const last = state({ v: 4 });
     await store.set("b", last);
@@ -469,7 +470,7 @@ describe("FileStore compaction", () => {
     await writeFile(join(dir, "other.fdb.tmp-0123456789ab"), "not ours");
     const store = open();
     expect(await store.list()).toEqual(["a"]);
-    expect((await readdir(dir)).sort()).toEqual(["other.fdb.tmp-0123456789ab", "sessions.fdb"]);
+    expect((await readdir(dir)).sort()).toEqual(["other.fdb.tmp-0123456789ab", "sessions.fdb", "sessions.fdb.lock"]);
   });
 
   it("the bridge's cleanup destroys expired records and then compacts the file", async () => {
