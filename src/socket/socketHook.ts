@@ -1,5 +1,6 @@
 import type { Namespace, Server, Socket } from "socket.io";
 import type { BridgeCore } from "../bridge/BridgeCore.js";
+import { readCookie } from "../http/readCookie.js";
 import type { Handshakes } from "./Handshakes.js";
 import type { SocketDirectory } from "./SocketDirectory.js";
 
@@ -27,7 +28,7 @@ export function socketHook(core: BridgeCore, handshakes: Handshakes): SocketMidd
       },
     });
     if (registry.getSessionId(clientId) !== undefined) return;
-    const fromCookie = ctx.cookies.get(config.key, { signed: config.signed });
+    const fromCookie = readCookie(ctx.cookies, config.key, config.signed);
     if (fromCookie === undefined || registry.getClientId(fromCookie) !== undefined) return;
     if (await gateway.read(fromCookie)) adopt(clientId, fromCookie);
   }
