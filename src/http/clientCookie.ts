@@ -8,7 +8,7 @@ const CLIENT_ID_LENGTH = 24;
 const CLIENT_ID_SHAPE = /^[A-Za-z0-9_-]{24}$/;
 
 /** A fresh random client id. */
-function newClientId(): string {
+export function newClientId(): string {
   return generateUid(CLIENT_ID_LENGTH);
 }
 
