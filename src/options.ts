@@ -65,6 +65,12 @@ export interface BridgeOptions extends ForwardedSessionOptions {
   onSessionDestroy?: SessionDestroyPolicy;
   /** Event emitted to the sockets of a destroyed session under `onSessionDestroy: "notify"`, with `{ sessionId }`. Default: `"session:destroyed"`. */
   destroyEvent?: string;
+  /**
+   * Largest session, in bytes of its JSON (UTF-8), that a save may write: a
+   * larger one is refused before anything is written (HTTP answers 413).
+   * `Infinity` disables the limit. Default: 8 MiB.
+   */
+  maxSessionBytes?: number;
 }
 
 /** See `BridgeOptions.onSessionDestroy`. */
@@ -96,6 +102,7 @@ export interface ResolvedOptions {
   roomPrefix: string;
   onSessionDestroy: SessionDestroyPolicy;
   destroyEvent: string;
+  maxSessionBytes: number;
   /** What koa-session receives: forwarded keys plus key, signed and maxAge. */
   sessionOptions: Record<string, unknown>;
 }
@@ -103,6 +110,7 @@ export interface ResolvedOptions {
 const OWN_KEYS = new Set([
   "key", "signed", "maxAge", "store", "autoCleanup", "autoCleanupMs",
   "clientKey", "clientMaxAge", "clientAlwaysRoll", "roomPrefix", "onSessionDestroy", "destroyEvent",
+  "maxSessionBytes",
 ]);
 const DESTROY_POLICIES: readonly SessionDestroyPolicy[] = ["keep", "notify", "disconnect"];
 // These would replace the bridge's own store or cookie handling inside koa-session.
@@ -131,6 +139,18 @@ export function checkDuration(name: string, value: unknown, [min, max]: readonly
 
 function readDuration(opt: Record<string, unknown>, name: string, fallback: number, range: readonly [number, number]): number {
   return checkDuration(name, opt[name] ?? fallback, range);
+}
+
+/** Default of `maxSessionBytes`. */
+export const DEFAULT_MAX_SESSION_BYTES = 8 * 1024 * 1024;
+
+function readByteLimit(opt: Record<string, unknown>, name: string, fallback: number): number {
+  const value = opt[name] ?? fallback;
+  if (value === Infinity) return value;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw invalidType(name, "a positive integer or Infinity", value);
+  }
+  return value;
 }
 
 function readStore(opt: Record<string, unknown>): SessionStore {
@@ -175,6 +195,7 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
     throw invalidType("onSessionDestroy", `one of "keep", "notify", "disconnect"`, onSessionDestroy);
   }
   const destroyEvent = readString(opt, "destroyEvent", () => "session:destroyed");
+  const maxSessionBytes = readByteLimit(opt, "maxSessionBytes", DEFAULT_MAX_SESSION_BYTES);
 
   const forwarded: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(opt)) {
@@ -194,7 +215,7 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
 
   return {
     key, signed, maxAge, store, autoCleanup, autoCleanupMs, clientKey, clientAlwaysRoll, clientCookie,
-    roomPrefix, onSessionDestroy: onSessionDestroy as SessionDestroyPolicy, destroyEvent,
+    roomPrefix, onSessionDestroy: onSessionDestroy as SessionDestroyPolicy, destroyEvent, maxSessionBytes,
     sessionOptions: { ...forwarded, key, signed, maxAge },
   };
 }

@@ -77,7 +77,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
       destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),
       settled: (origin) => this.#requests.settled(origin),
-    });
+    }, config.maxSessionBytes);
     const core: BridgeCore = {
       config,
       registry: this.#registry,

@@ -42,6 +42,21 @@ function after<T, R>(value: MaybePromise<T>, next: (resolved: T) => MaybePromise
   return isThenable(value) ? value.then(next) : next(value);
 }
 
+/**
+ * Refuses a serialized session of more than `maxBytes` UTF-8 bytes. A UTF-16
+ * unit is at most 3 bytes, so most sessions are cleared without measuring.
+ */
+function checkSize(sessionId: string, session: string, maxBytes: number): void {
+  if (session.length * 3 <= maxBytes) return;
+  const bytes = Buffer.byteLength(session);
+  if (bytes <= maxBytes) return;
+  const error = new RangeError(
+    message(`Session "${sessionId}" is ${bytes} bytes as JSON, over maxSessionBytes (${maxBytes}); it was not saved.`),
+  );
+  // Koa answers with this status; the message (naming the session) is not exposed to the client.
+  throw Object.assign(error, { status: 413, expose: false });
+}
+
 function isLive(state: StoreState | null | undefined, now: number): state is StoreState {
   return state != null && state.expiresAt > now;
 }
@@ -55,11 +70,13 @@ export class StoreGateway {
   readonly #store: SessionStore;
   readonly #listener: GatewayListener;
   readonly #maxAge: number;
+  readonly #maxBytes: number;
 
-  constructor(store: SessionStore, maxAge: number, listener: GatewayListener) {
+  constructor(store: SessionStore, maxAge: number, listener: GatewayListener, maxBytes = Infinity) {
     this.#store = store;
     this.#maxAge = maxAge;
     this.#listener = listener;
+    this.#maxBytes = maxBytes;
   }
 
   /** The live record of `sessionId`, or `undefined` (an expired one is destroyed first). */
@@ -87,10 +104,12 @@ export class StoreGateway {
    * Stores `record` for `ttl` ms and reports it. A write that only moves
    * `_expire` is not a change: it is skipped, or with `refresh` (koa-session's
    * rolling/renew/save) persisted to extend the TTL without an event.
-   * Resolves whether the store was written.
+   * Resolves whether the store was written; rejects, writing nothing, a
+   * session over `maxSessionBytes`.
    */
   async write(sessionId: string, record: SessionRecord, ttl: number, options: WriteOptions = {}): Promise<boolean> {
     const session = this.#serialize(sessionId, record);
+    checkSize(sessionId, session, this.#maxBytes);
     const previous = options.fresh ? undefined : await this.#store.get(sessionId);
     const now = Date.now();
     const isNew = !isLive(previous, now);
