@@ -64,9 +64,9 @@ export function rawGet(path: string, headerLines: string[], extra: { method?: st
   return Buffer.from(`${lines.join("\r\n")}\r\n\r\n${extra.body ?? ""}`, "latin1");
 }
 
-/** The header lines of a websocket upgrade. */
-export function upgradeHeaderLines(): string[] {
-  return ["Connection: Upgrade", "Upgrade: websocket", `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}`, "Sec-WebSocket-Version: 13"];
+/** The header lines of a websocket upgrade (`key`: 16 bytes, random by default). */
+export function upgradeHeaderLines(key: Uint8Array = randomBytes(16)): string[] {
+  return ["Connection: Upgrade", "Upgrade: websocket", `Sec-WebSocket-Key: ${Buffer.from(key).toString("base64")}`, "Sec-WebSocket-Version: 13"];
 }
 
 /** A masked websocket text frame (what a client sends), for short payloads. */
