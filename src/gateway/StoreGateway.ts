@@ -132,7 +132,10 @@ export class StoreGateway {
       throw invalidType("session", "an object or null", next);
     }
     const data = next as Record<string, unknown>;
-    const unchanged = this.#serialize(sessionId, data) === this.#serialize(sessionId, userView(previous));
+    const serialized = this.#serialize(sessionId, data);
+    // The user data alone over the limit: refuse before serializing anything else.
+    checkSize(sessionId, serialized, this.#maxBytes);
+    const unchanged = serialized === this.#serialize(sessionId, userView(previous));
     if (unchanged && maxAge === undefined) return false;
     const { record, ttl } = refreshRecord(data, previous, this.#maxAge, maxAge);
     return this.write(sessionId, record, ttl, { refresh: true });
