@@ -100,7 +100,7 @@ describe("hostile cookies (server in a child process without error handlers)", (
   ];
   for (const [name, signature] of malformed) {
     for (const transport of TRANSPORTS) {
-      it(`(${transport}) a ${name} signature on either cookie reads as no cookie`, async () => {
+      it(`(${transport}) a signature that is ${name}, on both cookies, reads as no cookie`, async () => {
         const cookie = `app.sid.cid=${SOME_CLIENT_ID}; app.sid.cid.sig=${signature}; app.sid=${server.victim.sessionId}; app.sid.sig=${signature}`;
         const outcome = await send(server, transport, cookie);
         expect(outcome.status).toBe(transport === "websocket" ? 101 : 200);

@@ -51,12 +51,12 @@ export function rawExchange(port: number, request: Buffer, afterUpgrade?: Buffer
       if (frameTexts(data.subarray(end + 4)).length >= 2) finish();
     });
     socket.once("error", () => {}); // a reset after the answer is fine; the close settles.
-    socket.once("close", () => (upgraded ? finish() : finish()));
+    socket.once("close", finish);
     socket.write(request);
   });
 }
 
-/** `GET` request bytes with `headers` given as exact latin1 lines. */
+/** Request bytes (`GET` unless `extra.method`) with the header lines given exactly, as latin1. */
 export function rawGet(path: string, headerLines: string[], extra: { method?: string; body?: string } = {}): Buffer {
   const method = extra.method ?? "GET";
   const lines = [`${method} ${path} HTTP/1.1`, "Host: 127.0.0.1", ...headerLines];
