@@ -72,6 +72,12 @@ export interface BridgeOptions extends ForwardedSessionOptions {
   onSessionDestroy?: SessionDestroyPolicy;
   /** Event emitted to the sockets of a destroyed session under `onSessionDestroy: "notify"`, with `{ sessionId }`. Default: `"session:destroyed"`. */
   destroyEvent?: string;
+  /**
+   * Largest session, in bytes of its JSON (UTF-8), that a save may write: a
+   * larger one is refused before anything is written (HTTP answers 413).
+   * `Infinity` disables the limit. Default: 8 MiB.
+   */
+  maxSessionBytes?: number;
 }
 
 /** See `BridgeOptions.onSessionDestroy`. */
@@ -105,6 +111,7 @@ export interface ResolvedOptions {
   roomPrefix: string;
   onSessionDestroy: SessionDestroyPolicy;
   destroyEvent: string;
+  maxSessionBytes: number;
   /** What koa-session receives: forwarded keys plus key, signed and maxAge. */
   sessionOptions: Record<string, unknown>;
 }
@@ -112,6 +119,7 @@ export interface ResolvedOptions {
 const OWN_KEYS = new Set([
   "key", "signed", "maxAge", "store", "autoCleanup", "autoCleanupMs",
   "clientKey", "clientMaxAge", "clientAlwaysRoll", "appKeys", "allowRndAppKeys", "roomPrefix", "onSessionDestroy", "destroyEvent",
+  "maxSessionBytes",
 ]);
 const DESTROY_POLICIES: readonly SessionDestroyPolicy[] = ["keep", "notify", "disconnect"];
 // These would replace the bridge's own store or cookie handling inside koa-session.
@@ -140,6 +148,18 @@ export function checkDuration(name: string, value: unknown, [min, max]: readonly
 
 function readDuration(opt: Record<string, unknown>, name: string, fallback: number, range: readonly [number, number]): number {
   return checkDuration(name, opt[name] ?? fallback, range);
+}
+
+/** Default of `maxSessionBytes`. */
+export const DEFAULT_MAX_SESSION_BYTES = 8 * 1024 * 1024;
+
+function readByteLimit(opt: Record<string, unknown>, name: string, fallback: number): number {
+  const value = opt[name] ?? fallback;
+  if (value === Infinity) return value;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw invalidType(name, "a positive integer or Infinity", value);
+  }
+  return value;
 }
 
 function readStore(opt: Record<string, unknown>): SessionStore {
@@ -194,6 +214,7 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
     throw invalidType("onSessionDestroy", `one of "keep", "notify", "disconnect"`, onSessionDestroy);
   }
   const destroyEvent = readString(opt, "destroyEvent", () => "session:destroyed");
+  const maxSessionBytes = readByteLimit(opt, "maxSessionBytes", DEFAULT_MAX_SESSION_BYTES);
 
   const forwarded: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(opt)) {
@@ -213,7 +234,7 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
 
   return {
     key, signed, maxAge, store, autoCleanup, autoCleanupMs, clientKey, clientAlwaysRoll, clientCookie,
-    appKeys, allowRndAppKeys, roomPrefix, onSessionDestroy: onSessionDestroy as SessionDestroyPolicy, destroyEvent,
+    appKeys, allowRndAppKeys, roomPrefix, onSessionDestroy: onSessionDestroy as SessionDestroyPolicy, destroyEvent, maxSessionBytes,
     sessionOptions: { ...forwarded, key, signed, maxAge },
   };
 }

@@ -21,6 +21,7 @@ import { installSocketHook, socketHook } from "../socket/socketHook.js";
 import { type SessionHandler, withSession } from "../socket/withSession.js";
 import type { SessionData } from "../types.js";
 import type { BridgeCore } from "./BridgeCore.js";
+import { Boundary, FAULT_HOOK, type FaultHook } from "./Boundary.js";
 import { ClientRegistry } from "./ClientRegistry.js";
 import type { SessionBridgeEvents } from "./events.js";
 import { RequestSettlement } from "./RequestSettlement.js";
@@ -54,6 +55,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   readonly #gateway: StoreGateway;
   readonly #sockets: SocketDirectory;
   readonly #requests = new RequestSettlement();
+  readonly #boundary: Boundary;
   #unsubscribe: (() => void) | undefined;
   readonly #uninstall: (() => void)[];
   #cleanupTimer: NodeJS.Timeout | undefined;
@@ -66,18 +68,22 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     const config = resolveOptions(opt);
     ensureAppKeys(app, config);
     this.#config = config;
-    this.#sockets = new SocketDirectory(config);
+    const fault = (opt as Record<symbol, unknown> | undefined)?.[FAULT_HOOK];
+    if (fault != null && typeof fault !== "function") throw invalidType("fault hook", "a function", fault);
+    this.#boundary = new Boundary((error) => this.#report(error), fault as FaultHook | undefined);
+    this.#sockets = new SocketDirectory(config, this.#boundary);
     const { store } = config;
     this.#queue = new SessionQueue(store.withLock?.bind(store));
     this.#gateway = new StoreGateway(store, config.maxAge, {
       written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
       destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),
       settled: (origin) => this.#requests.settled(origin),
-    });
+    }, config.maxSessionBytes);
     const core: BridgeCore = {
       config,
       registry: this.#registry,
       gateway: this.#gateway,
+      boundary: this.#boundary,
       adopt: (clientId, sessionId) => this.#adopt(clientId, sessionId),
       settle: (ctx) => this.#settle(ctx),
       withSession: (socket, handler, onMissing) =>
@@ -98,11 +104,11 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       { ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core), valid: koaValid(core) } as never,
       app,
     );
-    app.use(clientMiddleware(config, signatures, session, core.settle));
+    app.use(clientMiddleware(config, signatures, session, core.settle, this.#boundary));
     const handshakes = new Handshakes(app, config, signatures);
     this.#uninstall = [
-      installSocketHook(io, socketHook(core, handshakes), this.#sockets),
-      installClientCookieHeader(io, handshakes, config),
+      installSocketHook(io, socketHook(core, handshakes), this.#sockets, this.#boundary),
+      installClientCookieHeader(io, handshakes, config, this.#boundary),
     ];
 
     if (config.autoCleanup) this.startAutoCleanup();
@@ -275,7 +281,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
 
   #subscribe(store: SessionStore): void {
     if (typeof store.subscribe !== "function") return;
-    const subscribed: MaybePromise<() => void> = store.subscribe((change) => this.#remote(change));
+    const subscribed: MaybePromise<() => void> = store.subscribe(this.#boundary.guard("store change listener", (change: StoreChange) => this.#remote(change)));
     if (typeof subscribed === "function") {
       this.#unsubscribe = subscribed;
       return;

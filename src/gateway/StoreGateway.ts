@@ -42,6 +42,21 @@ function after<T, R>(value: MaybePromise<T>, next: (resolved: T) => MaybePromise
   return isThenable(value) ? value.then(next) : next(value);
 }
 
+/**
+ * Refuses a serialized session of more than `maxBytes` UTF-8 bytes. A UTF-16
+ * unit is at most 3 bytes, so most sessions are cleared without measuring.
+ */
+function checkSize(sessionId: string, session: string, maxBytes: number): void {
+  if (session.length * 3 <= maxBytes) return;
+  const bytes = Buffer.byteLength(session);
+  if (bytes <= maxBytes) return;
+  const error = new RangeError(
+    message(`Session "${sessionId}" is ${bytes} bytes as JSON, over maxSessionBytes (${maxBytes}); it was not saved.`),
+  );
+  // Koa answers with this status; the message (naming the session) is not exposed to the client.
+  throw Object.assign(error, { status: 413, expose: false });
+}
+
 function isLive(state: StoreState | null | undefined, now: number): state is StoreState {
   return state != null && state.expiresAt > now;
 }
@@ -55,11 +70,13 @@ export class StoreGateway {
   readonly #store: SessionStore;
   readonly #listener: GatewayListener;
   readonly #maxAge: number;
+  readonly #maxBytes: number;
 
-  constructor(store: SessionStore, maxAge: number, listener: GatewayListener) {
+  constructor(store: SessionStore, maxAge: number, listener: GatewayListener, maxBytes = Infinity) {
     this.#store = store;
     this.#maxAge = maxAge;
     this.#listener = listener;
+    this.#maxBytes = maxBytes;
   }
 
   /**
@@ -92,10 +109,12 @@ export class StoreGateway {
    * `_expire` is not a change: it is skipped, or with `refresh` (koa-session's
    * rolling/renew/save) persisted to extend the TTL without an event.
    * Resolves whether the store was written: a store whose `set` returns
-   * `false` refused the write, which then reports nothing.
+   * `false` refused the write, which then reports nothing. Rejects, writing
+   * nothing, a session over `maxSessionBytes`.
    */
   async write(sessionId: string, record: SessionRecord, ttl: number, options: WriteOptions = {}): Promise<boolean> {
     const session = this.#serialize(sessionId, record);
+    checkSize(sessionId, session, this.#maxBytes);
     const previous = options.fresh ? undefined : await this.#store.get(sessionId);
     const now = Date.now();
     const isNew = !isLive(previous, now);
@@ -119,7 +138,10 @@ export class StoreGateway {
       throw invalidType("session", "an object or null", next);
     }
     const data = next as Record<string, unknown>;
-    const unchanged = this.#serialize(sessionId, data) === this.#serialize(sessionId, userView(previous));
+    const serialized = this.#serialize(sessionId, data);
+    // The user data alone over the limit: refuse before serializing anything else.
+    checkSize(sessionId, serialized, this.#maxBytes);
+    const unchanged = serialized === this.#serialize(sessionId, userView(previous));
     if (unchanged && maxAge === undefined) return false;
     const { record, ttl } = refreshRecord(data, previous, this.#maxAge, maxAge);
     return this.write(sessionId, record, ttl, { refresh: true });

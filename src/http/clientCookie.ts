@@ -1,6 +1,7 @@
 import type Cookies from "cookies";
 import type { ResolvedOptions } from "../options.js";
 import { generateUid } from "../uid.js";
+import { readCookie } from "./readCookie.js";
 import type { SignatureCache } from "./signatureCache.js";
 
 const CLIENT_ID_LENGTH = 24;
@@ -9,13 +10,13 @@ const CLIENT_ID_LENGTH = 24;
 const CLIENT_ID_SHAPE = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** A fresh random client id. */
-function newClientId(): string {
+export function newClientId(): string {
   return generateUid(CLIENT_ID_LENGTH);
 }
 
 /** The client id carried by the request's (verified, when signed) client cookie, if well-formed. */
 function readClientId(cookies: Cookies, config: ResolvedOptions): string | undefined {
-  const value = cookies.get(config.clientKey, { signed: config.signed });
+  const value = readCookie(cookies, config.clientKey, config.signed);
   return value !== undefined && CLIENT_ID_SHAPE.test(value) ? value : undefined;
 }
 

@@ -1,5 +1,6 @@
 import type { Context } from "koa";
 import type { BridgeCore } from "../bridge/BridgeCore.js";
+import { readCookie } from "./readCookie.js";
 
 /**
  * koa-session's `externalKey` hook: decides which session id a request uses.
@@ -14,7 +15,7 @@ export function sessionCookie({ config, registry }: BridgeCore) {
   };
   return {
     get(ctx: Context): string | undefined {
-      const fromCookie = ctx.cookies.get(key, { signed });
+      const fromCookie = readCookie(ctx.cookies, key, signed);
       const attached = registry.getSessionId(ctx.clientId);
       if (attached !== undefined) {
         if (fromCookie !== attached) write(ctx, attached);

@@ -10,8 +10,22 @@ interface Keygrip {
 /** Signatures kept per generation: enough for the cookies of the clients active at once. */
 const GENERATION_SIZE = 25_000;
 
-function sameDigest(a: string, b: string): boolean {
-  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+/**
+ * Browsers keep at most 4096 bytes per cookie (`name=value`); a longer one
+ * reads as absent, before any HMAC is computed over it.
+ */
+export const MAX_COOKIE_LENGTH = 4096;
+
+/**
+ * Constant-time comparison of our signature with a received one. Equal
+ * string lengths are not equal byte lengths (`"é"` is one character, two
+ * bytes), and `timingSafeEqual` throws on unequal byte lengths.
+ */
+function sameDigest(expected: string, received: string): boolean {
+  if (expected.length !== received.length) return false;
+  const a = Buffer.from(expected);
+  const b = Buffer.from(received);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /**
@@ -64,6 +78,7 @@ export class SignatureCache {
   }
 
   #index(data: string, digest: string): number {
+    if (data.length > MAX_COOKIE_LENGTH || digest.length > MAX_COOKIE_LENGTH) return -1;
     const expected = this.#lookup(data) ?? this.#signer(data);
     if (sameDigest(expected, digest)) {
       this.#remember(data, expected);

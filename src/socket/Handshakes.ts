@@ -16,6 +16,8 @@ export interface Handshake {
  */
 export class Handshakes {
   readonly #byRequest = new WeakMap<IncomingMessage, Handshake>();
+  // A handshake whose identification threw fails the same way in every namespace, and is reported once.
+  readonly #failed = new WeakMap<IncomingMessage, unknown>();
   readonly #app: Koa;
   readonly #config: ResolvedOptions;
   readonly #signatures: SignatureCache;
@@ -26,14 +28,21 @@ export class Handshakes {
     this.#signatures = signatures;
   }
 
+  /** The handshake of `req`, identified on first use; throws (the same error each time) when that failed. */
   of(req: IncomingMessage): Handshake {
     let handshake = this.#byRequest.get(req);
     if (handshake) return handshake;
-    // A Koa context gives the handshake the same cookie parsing and signing keys as HTTP.
-    const ctx = this.#app.createContext(req, new ServerResponse(req));
-    const { clientId, isFresh } = identifyClient(ctx.cookies, this.#app.keys, this.#config, this.#signatures);
-    ctx.clientId = clientId;
-    handshake = { ctx, isFresh };
+    if (this.#failed.has(req)) throw this.#failed.get(req);
+    try {
+      // A Koa context gives the handshake the same cookie parsing and signing keys as HTTP.
+      const ctx = this.#app.createContext(req, new ServerResponse(req));
+      const { clientId, isFresh } = identifyClient(ctx.cookies, this.#app.keys, this.#config, this.#signatures);
+      ctx.clientId = clientId;
+      handshake = { ctx, isFresh };
+    } catch (error) {
+      this.#failed.set(req, error);
+      throw error;
+    }
     this.#byRequest.set(req, handshake);
     return handshake;
   }

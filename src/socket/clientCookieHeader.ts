@@ -1,5 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { Server } from "socket.io";
+import type { Boundary } from "../bridge/Boundary.js";
 import { message } from "../errors.js";
 import type { ResolvedOptions } from "../options.js";
 import type { Handshakes } from "./Handshakes.js";
@@ -24,8 +25,9 @@ function addCookies(headers: OutgoingHttpHeaders, req: IncomingMessage, cookies:
  * websocket), so a client whose first contact is a socket keeps that id for
  * its later HTTP requests.
  */
-export function installClientCookieHeader(io: Server, handshakes: Handshakes, config: ResolvedOptions): () => void {
-  const onInitialHeaders = (headers: OutgoingHttpHeaders, req: IncomingMessage): void => {
+export function installClientCookieHeader(io: Server, handshakes: Handshakes, config: ResolvedOptions, boundary: Boundary): () => void {
+  // On an unexpected error the handshake goes on without the cookie; the namespace middleware refuses it.
+  const onInitialHeaders = boundary.guard("initial_headers listener", (headers: OutgoingHttpHeaders, req: IncomingMessage): void => {
     const { ctx, isFresh } = handshakes.of(req);
     if (!isFresh) return;
     try {
@@ -36,13 +38,13 @@ export function installClientCookieHeader(io: Server, handshakes: Handshakes, co
       return;
     }
     addCookies(headers, req, ctx.response.get("Set-Cookie") as unknown as string[]);
-  };
+  });
 
   let engine: Server["engine"] | undefined;
-  const attach = (): void => {
+  const attach = boundary.guard("io.bind wrapper", (): void => {
     engine = io.engine;
     engine.on("initial_headers", onInitialHeaders);
-  };
+  });
   if (io.engine) {
     attach();
     return () => engine?.off("initial_headers", onInitialHeaders);
