@@ -43,6 +43,24 @@ function checkIo(io: unknown): asserts io is Server {
   }
 }
 
+/** A listener of the bridge event `K`. */
+type BridgeListener<K extends keyof SessionBridgeEvents> = (...args: SessionBridgeEvents[K]) => void;
+
+// Node's typed EventEmitter still accepts any event name (with a `never` listener):
+// these signatures make a misspelt event name itself the type error.
+export interface SessionBridge {
+  on<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  once<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  off<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  addListener<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  removeListener<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  prependListener<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  prependOnceListener<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  emit<K extends keyof SessionBridgeEvents>(event: K, ...args: SessionBridgeEvents[K]): boolean;
+  listenerCount<K extends keyof SessionBridgeEvents>(event: K, listener?: BridgeListener<K>): number;
+  removeAllListeners(event?: keyof SessionBridgeEvents): this;
+}
+
 /**
  * Shares one session between Koa requests (through koa-session) and
  * socket.io sockets, and keeps the client ↔ session map behind both.
