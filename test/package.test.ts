@@ -294,6 +294,27 @@ describe("the packed tarball", () => {
     expect(inside.exports).toEqual(repo.exports);
   });
 
+  it("names its repository, homepage and issue tracker, and ships the CHANGELOG", () => {
+    const pkg = JSON.parse(readFileSync(join(consumer, "node_modules", "koa-io-session", "package.json"), "utf8"));
+    expect(pkg.repository).toEqual({ type: "git", url: "git+https://github.com/koa-io-session/koa-io-session.git" });
+    expect(pkg.homepage).toBe("https://github.com/koa-io-session/koa-io-session#readme");
+    expect(pkg.bugs).toEqual({ url: "https://github.com/koa-io-session/koa-io-session/issues" });
+    expect(packedFiles).toContain("CHANGELOG.md");
+  });
+
+  it("has a README whose links and images work on the registry page: absolute URLs or anchors", () => {
+    const readme = readFileSync(join(consumer, "node_modules", "koa-io-session", "README.md"), "utf8");
+    const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g), ...readme.matchAll(/\ssrc="([^"]+)"/g)].map((match) => match[1]!);
+    expect(targets.length).toBeGreaterThan(10);
+    // Page scripts in code blocks load from the app's own server, not from the registry.
+    const relative = targets.filter((target) => !/^(https:\/\/|#)/.test(target) && !target.includes("socket.io.js"));
+    expect(relative).toEqual([]);
+    // Anchors as GitHub and the registry slug headings: lower case, punctuation dropped, spaces to dashes.
+    const slugs = [...readme.matchAll(/^#{1,6} (.+)$/gm)].map((match) => match[1]!.toLowerCase().replace(/[^\w\- ]/g, "").replace(/ /g, "-"));
+    const missing = targets.filter((target) => target.startsWith("#") && !slugs.includes(target.slice(1)));
+    expect(missing).toEqual([]);
+  });
+
   it("passes publint", async () => {
     const { stdout } = await run(join(BIN, "publint"), ["run", tarball, "--level", "suggestion"], { cwd: ROOT, env: childEnv() });
     expect(stdout).toContain("All good!");
