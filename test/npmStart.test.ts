@@ -41,7 +41,7 @@ describe.skipIf(process.platform === "win32")("npm start", () => {
   // SIGKILL: npm passes nothing on, and the demo notices it lost its parent.
   it.each(["SIGTERM", "SIGINT", "SIGKILL"] as const)("stops the demo when npm's process receives %s, leaving no orphan", async (signal) => {
     const dataDir = mkdtempSync(join(tmpdir(), "koa-io-session-npm-start-"));
-    const env = { ...process.env, PORT: "0", STORE: "memory", DATA_DIR: dataDir };
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: "0", STORE: "memory", DATA_DIR: dataDir };
     delete env.NODE_OPTIONS;
     const npm = spawn("npm", ["start"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
