@@ -1,5 +1,6 @@
 // A second install on one app fails with an error that names the actual mistake.
 import { createRequire } from "node:module";
+import { join } from "node:path";
 import Koa from "koa";
 import { createSession } from "koa-session";
 import { Server } from "socket.io";
@@ -79,7 +80,8 @@ describe("a second install on the same app", () => {
     beforeAll(() => ensureBuilt(), 120_000);
 
     it("recognizes a bridge installed by the other build", async () => {
-      const esm = (await import("koa-io-session")) as typeof import("../src/index.js");
+      // A computed specifier: the built declarations stay out of this program (they would clash with src/).
+      const esm = (await import(join(ROOT, "dist", "index.js"))) as typeof import("../src/index.js");
       const cjs = createRequire(`${ROOT}/package.json`)("koa-io-session") as typeof import("../src/index.js");
       const koa = app();
       open.bridges.push(esm.bridgeSession(koa, server()));
