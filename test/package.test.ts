@@ -10,7 +10,7 @@ const run = promisify(execFile);
 const BIN = join(ROOT, "node_modules", ".bin");
 
 // What the consumers need besides the package; symlinked from the repo's node_modules (no network).
-const PEERS = ["koa", "socket.io", "koa-session", "socket.io-client"];
+const PEERS = ["koa", "socket.io", "koa-session", "socket.io-client", "ioredis", "@types/koa", "@types/node"];
 
 let work: string;
 let tarball: string;
@@ -110,6 +110,105 @@ ${SCENARIO}
 });
 `;
 
+// Every way the README shows to load the package from CommonJS.
+const CJS_ENTRIES = `
+"use strict";
+const { bridgeSession, LiveStore } = require("koa-io-session");
+const viaDefault = require("koa-io-session").default;
+const { FileStore } = require("koa-io-session/fdb");
+const { RedisStore } = require("koa-io-session/redis");
+const Koa = require("koa");
+const { Server } = require("socket.io");
+const { mkdtempSync } = require("node:fs");
+const { tmpdir } = require("node:os");
+const { join } = require("node:path");
+
+(async () => {
+  const bridge = viaDefault(new Koa(), new Server(), { key: "cjs.sid", store: new LiveStore() });
+  await bridge.close();
+  const store = new FileStore({ fdbOpt: { dir: mkdtempSync(join(tmpdir(), "cjs-fdb-")) } });
+  const state = { session: JSON.stringify({ visits: 1 }), expiresAt: Date.now() + 60000, ttl: 60000 };
+  await store.set("s1", state);
+  const read = await store.get("s1");
+  await store.close();
+  let redisError;
+  try {
+    new RedisStore({});
+  } catch (error) {
+    redisError = { name: error.name, message: error.message };
+  }
+  process.stdout.write(JSON.stringify({
+    defaultIsNamed: viaDefault === bridgeSession,
+    bridgeName: bridge.constructor.name,
+    resolved: ["koa-io-session", "koa-io-session/fdb", "koa-io-session/redis"].map((id) => require.resolve(id)),
+    fileStoreRead: read,
+    state,
+    redisError,
+  }));
+})().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
+`;
+
+// A strict TypeScript consumer: compiled (not run) against the installed declarations.
+const TS_CONSUMER = `
+import { createServer } from "node:http";
+import Koa from "koa";
+import { Server } from "socket.io";
+import bridgeSession, { LiveStore, type SessionSetEvent, type SessionStore } from "koa-io-session";
+import { FileStore } from "koa-io-session/fdb";
+import { RedisStore } from "koa-io-session/redis";
+
+declare module "koa-io-session" {
+  interface SessionData {
+    visits?: number;
+  }
+}
+
+interface ClientToServerEvents {
+  visit: (ack: (visits: number) => void) => void;
+}
+
+const app = new Koa();
+app.keys = ["a-long-secret-key-for-this-consumer"];
+const io = new Server<ClientToServerEvents>();
+const store: SessionStore = new FileStore({ fileName: "sessions" });
+const bridge = bridgeSession(app, io, { store, maxAge: 60_000 });
+bridge.on("sessionSet", (event: SessionSetEvent) => console.log(event.sessionId, event.isNew));
+app.use((ctx) => {
+  ctx.body = { clientId: ctx.clientId, sessionId: ctx.sessionId ?? null };
+});
+io.on("connection", (socket) => {
+  socket.on("visit", async (ack) => {
+    const visits: number = await socket.withSession((sessionCtx) => {
+      sessionCtx.session.visits = (sessionCtx.session.visits ?? 0) + 1;
+      return sessionCtx.session.visits;
+    }, 0);
+    ack(visits);
+  });
+});
+const stores: (typeof LiveStore | typeof RedisStore)[] = [LiveStore, RedisStore];
+// @ts-expect-error an unknown event name
+bridge.on("sessionCreated", () => {});
+io.attach(createServer(app.callback()));
+export { stores };
+`;
+
+const TS_CONFIG = {
+  compilerOptions: {
+    target: "ES2022",
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    lib: ["ES2022"],
+    types: ["node"],
+    strict: true,
+    verbatimModuleSyntax: true,
+    skipLibCheck: false,
+    noEmit: true,
+  },
+};
+
 interface ConsumerResult {
   resolved: string;
   defaultIsNamed: boolean;
@@ -150,9 +249,17 @@ beforeAll(async () => {
   writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "commonjs" }));
   await run("tar", ["-xzf", tarball, "-C", work]);
   renameSync(join(work, "package"), join(modules, "koa-io-session"));
+  mkdirSync(join(modules, "@types"));
   for (const name of PEERS) symlinkSync(join(ROOT, "node_modules", name), join(modules, name), "dir");
   writeFileSync(join(consumer, "consumer.mjs"), ESM_CONSUMER);
   writeFileSync(join(consumer, "consumer.cjs"), CJS_CONSUMER);
+  writeFileSync(join(consumer, "entries.cjs"), CJS_ENTRIES);
+  writeFileSync(join(consumer, "consumer.mts"), TS_CONSUMER);
+  writeFileSync(join(consumer, "consumer.cts"), TS_CONSUMER);
+  writeFileSync(join(consumer, "tsconfig.esm.json"), JSON.stringify({ ...TS_CONFIG, files: ["consumer.mts"] }));
+  // verbatimModuleSyntax would demand `import x = require()` in a CommonJS file; most CommonJS projects write imports.
+  const cjsOptions = { ...TS_CONFIG.compilerOptions, verbatimModuleSyntax: false };
+  writeFileSync(join(consumer, "tsconfig.cjs.json"), JSON.stringify({ compilerOptions: cjsOptions, files: ["consumer.cts"] }));
 }, 120_000);
 
 afterAll(() => {
@@ -185,6 +292,27 @@ describe("the packed tarball", () => {
     const repo = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
     expect(inside.name).toBe("koa-io-session");
     expect(inside.exports).toEqual(repo.exports);
+  });
+
+  it("names its repository, homepage and issue tracker, and ships the CHANGELOG", () => {
+    const pkg = JSON.parse(readFileSync(join(consumer, "node_modules", "koa-io-session", "package.json"), "utf8"));
+    expect(pkg.repository).toEqual({ type: "git", url: "git+https://github.com/koa-io-session/koa-io-session.git" });
+    expect(pkg.homepage).toBe("https://github.com/koa-io-session/koa-io-session#readme");
+    expect(pkg.bugs).toEqual({ url: "https://github.com/koa-io-session/koa-io-session/issues" });
+    expect(packedFiles).toContain("CHANGELOG.md");
+  });
+
+  it("has a README whose links and images work on the registry page: absolute URLs or anchors", () => {
+    const readme = readFileSync(join(consumer, "node_modules", "koa-io-session", "README.md"), "utf8");
+    const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g), ...readme.matchAll(/\ssrc="([^"]+)"/g)].map((match) => match[1]!);
+    expect(targets.length).toBeGreaterThan(10);
+    // Page scripts in code blocks load from the app's own server, not from the registry.
+    const relative = targets.filter((target) => !/^(https:\/\/|#)/.test(target) && !target.includes("socket.io.js"));
+    expect(relative).toEqual([]);
+    // Anchors as GitHub and the registry slug headings: lower case, punctuation dropped, spaces to dashes.
+    const slugs = [...readme.matchAll(/^#{1,6} (.+)$/gm)].map((match) => match[1]!.toLowerCase().replace(/[^\w\- ]/g, "").replace(/ /g, "-"));
+    const missing = targets.filter((target) => target.startsWith("#") && !slugs.includes(target.slice(1)));
+    expect(missing).toEqual([]);
   });
 
   it("passes publint", async () => {
@@ -233,4 +361,27 @@ describe("an installed copy of the package", () => {
   it("works from CommonJS (require) through dist/index.cjs", async () => {
     expectWorkingBridge(await runConsumer("consumer.cjs"), "index.cjs");
   }, 60_000);
+
+  it("loads every entry point from CommonJS: named exports, .default, /fdb and /redis", async () => {
+    const { stdout } = await run(process.execPath, ["entries.cjs"], { cwd: consumer, env: childEnv(), timeout: 30_000 });
+    const result = JSON.parse(stdout);
+    const dist = join(consumer, "node_modules", "koa-io-session", "dist");
+    expect(result.resolved).toEqual([join(dist, "index.cjs"), join(dist, "fdb.cjs"), join(dist, "redis.cjs")]);
+    expect(result.defaultIsNamed).toBe(true);
+    expect(result.bridgeName).toBe("SessionBridge");
+    expect(result.fileStoreRead).toEqual(result.state);
+    expect(result.redisError.name).toBe("TypeError");
+    expect(result.redisError.message).toMatch(/^\[koa-io-session\] /);
+  }, 60_000);
+
+  it.each(["esm", "cjs"])("type-checks a strict TypeScript consumer (%s) against the installed declarations", async (kind) => {
+    let output = "";
+    try {
+      await run(join(BIN, "tsc"), ["-p", `tsconfig.${kind}.json`], { cwd: consumer, env: childEnv(), timeout: 60_000 });
+    } catch (error) {
+      const failed = error as { stdout?: string; stderr?: string };
+      output = `${failed.stdout ?? ""}${failed.stderr ?? ""}` || String(error);
+    }
+    expect(output).toBe("");
+  }, 90_000);
 });

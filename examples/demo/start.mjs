@@ -49,4 +49,23 @@ if (!isBuildFresh()) {
   }
 }
 
+stopWithNpm();
 await import("./server.mjs");
+
+/**
+ * npm passes SIGINT and SIGTERM on to its script, which is this process
+ * (`exec` in package.json: sh would not pass them on). A killed npm passes
+ * nothing on: this process is then re-parented. Notice that and stop as if
+ * signalled, so no demo is left behind.
+ */
+function stopWithNpm() {
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(watch);
+    process.kill(process.pid, "SIGTERM");
+  }, 250);
+  watch.unref();
+  // A signal that reached this process itself (Ctrl+C in a terminal) is already being handled.
+  for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => clearInterval(watch));
+}

@@ -26,14 +26,24 @@ import { ClientRegistry } from "./ClientRegistry.js";
 import type { SessionBridgeEvents } from "./events.js";
 import { RequestSettlement } from "./RequestSettlement.js";
 
+/** Marks an app that has a bridge; a registry symbol, so the ESM and CommonJS builds both see it. */
+const INSTALLED = Symbol.for("koa-io-session.bridge");
+
 function checkApp(app: unknown): asserts app is Koa {
-  const candidate = app as Partial<Koa> | null;
+  const candidate = app as (Partial<Koa> & { [INSTALLED]?: true }) | null;
   if (typeof candidate?.use !== "function" || typeof candidate.createContext !== "function" || !candidate.context) {
     throw invalidType("app", "a Koa application", app);
   }
+  if (candidate[INSTALLED]) {
+    throw stateError(
+      "bridgeSession() was already called on this app. Install the bridge once per app and share the SessionBridge it returned (a closed bridge cannot be replaced either).",
+    );
+  }
   // koa-session extends app.context once: a second install would silently keep the first one's store.
   if (Object.prototype.hasOwnProperty.call(candidate.context, "sessionOptions")) {
-    throw stateError("koa-session is already installed on this app; bridgeSession() installs it itself, once per app.");
+    throw stateError(
+      "koa-session is already installed on this app (app.use(session(…, app)) before bridgeSession()). Remove it: bridgeSession() installs koa-session itself, once per app, with the bridge's store.",
+    );
   }
 }
 
@@ -42,6 +52,24 @@ function checkIo(io: unknown): asserts io is Server {
   if (typeof candidate?.use !== "function" || typeof candidate.of !== "function" || !candidate._nsps) {
     throw invalidType("io", "a socket.io Server", io);
   }
+}
+
+/** A listener of the bridge event `K`. */
+type BridgeListener<K extends keyof SessionBridgeEvents> = (...args: SessionBridgeEvents[K]) => void;
+
+// Node's typed EventEmitter still accepts any event name (with a `never` listener):
+// these signatures make a misspelt event name itself the type error.
+export interface SessionBridge {
+  on<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  once<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  off<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  addListener<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  removeListener<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  prependListener<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  prependOnceListener<K extends keyof SessionBridgeEvents>(event: K, listener: BridgeListener<K>): this;
+  emit<K extends keyof SessionBridgeEvents>(event: K, ...args: SessionBridgeEvents[K]): boolean;
+  listenerCount<K extends keyof SessionBridgeEvents>(event: K, listener?: BridgeListener<K>): number;
+  removeAllListeners(event?: keyof SessionBridgeEvents): this;
 }
 
 /**
@@ -104,6 +132,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       { ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core), valid: koaValid(core) } as never,
       app,
     );
+    Object.defineProperty(app, INSTALLED, { value: true });
     app.use(clientMiddleware(config, signatures, session, core.settle, this.#boundary));
     const handshakes = new Handshakes(app, config, signatures);
     this.#uninstall = [

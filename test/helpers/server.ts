@@ -120,7 +120,7 @@ export async function closeAll(): Promise<void> {
 }
 
 /** Resolves the next `count` emissions of `event` on `emitter`-like objects. */
-export function waitFor<T>(emitter: { once(event: string, fn: (arg: T) => void): unknown }, event: string): Promise<T> {
+export function waitFor<T>(emitter: NodeJS.EventEmitter, event: string): Promise<T> {
   return new Promise((resolve) => emitter.once(event, resolve));
 }
 

@@ -1,4 +1,5 @@
 // Compiled, never run: each `@ts-expect-error` line is a misuse the declarations must reject.
+import { once } from "node:events";
 import { createServer } from "node:http";
 import Koa from "koa";
 import { Server, type Socket } from "socket.io";
@@ -130,6 +131,20 @@ bridge.once("error", (error) => {
 
 // @ts-expect-error unknown event name
 bridge.on("sessionCreated", () => {});
+// @ts-expect-error unknown event name, even with a listener that takes anything
+bridge.once("sessionCreated", (...args: unknown[]) => args);
+// @ts-expect-error unknown event name
+bridge.emit("sessionCreated");
+// @ts-expect-error unknown event name
+bridge.listenerCount("sesionSet");
+// @ts-expect-error unknown event name
+bridge.removeAllListeners("sesionSet");
+// Node's own helpers still take the bridge.
+const emitter: NodeJS.EventEmitter = bridge;
+async function nextSet(): Promise<unknown> {
+  const [event] = await once(bridge, "sessionSet");
+  return event;
+}
 // @ts-expect-error the payload has no such property
 bridge.on("sessionSet", (e) => e.nope);
 // @ts-expect-error cleanup passes a number
@@ -198,6 +213,9 @@ io.on("connection", (socket) => {
     const viaFn: number | null = await socket.withSession(async () => 2, (sock: Socket) => (sock.connected ? null : null));
     const orThrow: string = await socket.withSession(() => "x", new Error("login first"));
     await socket.withSession((s) => {
+      // A handler starts with a session: no null check to read or edit it.
+      const typed: Equal<typeof s.session, SessionData> = true;
+      s.session.userId = userId;
       s.session = null;
     });
     await socket.withSession((s) => {
@@ -215,4 +233,4 @@ io.on("connection", (socket) => {
 
 createServer(app.callback());
 io.attach(createServer());
-export { broken, live, other, same, size, methods };
+export { broken, emitter, live, other, same, size, methods, nextSet };
