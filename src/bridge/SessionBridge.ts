@@ -23,7 +23,11 @@ import type { SessionData } from "../types.js";
 import type { BridgeCore } from "./BridgeCore.js";
 import { ClientRegistry } from "./ClientRegistry.js";
 import type { SessionBridgeEvents } from "./events.js";
+import { ExpirySchedule } from "./ExpirySchedule.js";
 import { RequestSettlement } from "./RequestSettlement.js";
+
+/** How long a session whose expiry check failed (store unreachable) waits before the next check. */
+const RETRY_EXPIRY_MS = 5_000;
 
 function checkApp(app: unknown): asserts app is Koa {
   const candidate = app as Partial<Koa> | null;
@@ -54,6 +58,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   readonly #gateway: StoreGateway;
   readonly #sockets: SocketDirectory;
   readonly #requests = new RequestSettlement();
+  readonly #expiry = new ExpirySchedule((sessionIds) => this.#due(sessionIds), { onError: (error) => this.#report(error) });
   #unsubscribe: (() => void) | undefined;
   readonly #uninstall: (() => void)[];
   #cleanupTimer: NodeJS.Timeout | undefined;
@@ -71,6 +76,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     this.#gateway = new StoreGateway(store, config.maxAge, {
       written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
       destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),
+      expires: (sessionId, at) => this.#expiry.schedule(sessionId, at),
       settled: (origin) => this.#requests.settled(origin),
     });
     const core: BridgeCore = {
@@ -222,6 +228,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.stopAutoCleanup();
+    this.#expiry.close();
     for (const uninstall of this.#uninstall) uninstall();
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
@@ -232,6 +239,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     let isInit = false;
     if (clientId !== undefined && owner !== clientId) {
       for (const pair of this.#registry.attach(clientId, sessionId)) {
+        if (pair.sessionId !== sessionId) this.#expiry.delete(pair.sessionId);
         this.#sockets.left(pair.clientId, pair.sessionId);
         this.emit("sessionDestroy", pair);
       }
@@ -245,6 +253,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   }
 
   #destroyed(sessionId: string, origin?: object): void {
+    this.#expiry.delete(sessionId);
     const clientId = this.#registry.detachSession(sessionId);
     if (clientId === undefined) return;
     const pair = { clientId, sessionId };
@@ -300,6 +309,24 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
         if ((await this.#gateway.read(sessionId)) === undefined) this.#destroyed(sessionId);
       }));
     }
+  }
+
+  /**
+   * Sessions whose end has come: reading one through the gateway destroys it
+   * when it really expired (and reports it); a record refreshed meanwhile
+   * (rolling save, another process) reads as live and is rescheduled.
+   */
+  async #due(sessionIds: string[]): Promise<void> {
+    await Promise.all(sessionIds.map(async (sessionId) => {
+      if (this.#closed || this.#registry.getClientId(sessionId) === undefined) return;
+      try {
+        // Gone without a report (a store that expires records silently): detach it all the same.
+        if ((await this.#gateway.read(sessionId)) === undefined) this.#destroyed(sessionId);
+      } catch (error) {
+        this.#report(error as Error);
+        if (this.#registry.getClientId(sessionId) !== undefined) this.#expiry.schedule(sessionId, Date.now() + RETRY_EXPIRY_MS);
+      }
+    }));
   }
 
   #adopt(clientId: string, sessionId: string): void {

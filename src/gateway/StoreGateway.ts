@@ -1,6 +1,6 @@
 import { invalidType, message } from "../errors.js";
 import type { MaybePromise, SessionStore, StoreChangeMeta, StoreState } from "../stores/types.js";
-import { isRecordExpired, refreshRecord, type SessionRecord, userView } from "./record.js";
+import { endOf, isRecordExpired, refreshRecord, type SessionRecord, userView } from "./record.js";
 
 /** What the gateway reports to its owner after it changed the store. */
 export interface GatewayListener {
@@ -8,6 +8,8 @@ export interface GatewayListener {
   written(sessionId: string, isNew: boolean, clientId: string | undefined): void;
   /** A record was removed (explicitly, or because it had expired); `origin` is the request that removed it. */
   destroyed(sessionId: string, origin?: object): void;
+  /** A live record was read or written: it dies at `at` (epoch ms) unless written again. */
+  expires(sessionId: string, at: number): void;
   /** Resolves once the request `origin` has committed its session (passed to the store as `meta.settled`). */
   settled(origin: object): Promise<void>;
 }
@@ -80,6 +82,7 @@ export class StoreGateway {
       await this.destroy(sessionId);
       return undefined;
     }
+    this.#listener.expires(sessionId, endOf(state.expiresAt, record));
     return record;
   }
 
@@ -97,8 +100,10 @@ export class StoreGateway {
     const identical = !isNew && previous.session === session;
     const sameContent = identical || (!isNew && sameContentAs(previous.session, record));
     if (sameContent && (!options.refresh || identical)) return false;
-    await this.#store.set(sessionId, { session, expiresAt: now + ttl, ttl }, { clientId: options.clientId, isNew, refresh: sameContent });
+    const expiresAt = now + ttl;
+    await this.#store.set(sessionId, { session, expiresAt, ttl }, { clientId: options.clientId, isNew, refresh: sameContent });
     if (!sameContent) this.#listener.written(sessionId, isNew, options.clientId);
+    this.#listener.expires(sessionId, endOf(expiresAt, record));
     return true;
   }
 

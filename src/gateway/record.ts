@@ -20,6 +20,11 @@ export function isRecordExpired(record: SessionRecord, now: number): boolean {
   return typeof record._expire === "number" && record._expire < now;
 }
 
+/** When a stored record dies: its store expiry, or koa-session's `_expire` when that comes first. */
+export function endOf(expiresAt: number, record: SessionRecord): number {
+  return typeof record._expire === "number" && record._expire < expiresAt ? record._expire : expiresAt;
+}
+
 /**
  * Rebuilds a record from edited user data the way koa-session saves one over
  * HTTP, so both channels agree on when the session dies.
