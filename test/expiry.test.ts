@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
-import { LiveStore, type SessionStore } from "../src/index.js";
+import { LiveStore, type SessionStore, type StoreChange } from "../src/index.js";
 import { RedisStore } from "../src/redis.js";
 import { deleteKeys, redisAvailable, redisClient, testPrefix, waitUntil } from "./helpers/redis.js";
-import { recordEvents, storedRecord } from "./helpers/storeFixtures.js";
+import { recordEvents, storedRecord, storeState } from "./helpers/storeFixtures.js";
 import { CookieJar, startServer, type TestServer } from "./helpers/server.js";
 
 // Real timers: maxAge cannot go under a minute, so each test waits about that
@@ -128,6 +128,59 @@ describe.concurrent("sessions end on time without cleanup()", () => {
       await storeB.close();
       await deleteKeys(redis, prefix);
       redis.disconnect();
+    }
+  });
+});
+
+describe("LiveStore drops expired records by itself", () => {
+  it("removes each record about a second after its expiresAt and reports it through subscribe", async () => {
+    vi.useFakeTimers({ now: 5_000_000 });
+    try {
+      const store = new LiveStore();
+      const changes: StoreChange[] = [];
+      const stop = store.subscribe((change) => changes.push(change));
+      store.set("short", storeState({ n: 1 }, 1_500));
+      store.set("refreshed", storeState({ n: 2 }, 1_500));
+      store.set("long", storeState({ n: 3 }, 60_000));
+      store.set("destroyed", storeState({ n: 4 }, 1_500));
+      store.set("refreshed", storeState({ n: 2 }, 10_000));
+      expect(store.destroy("destroyed")).toBe(true);
+      await vi.advanceTimersByTimeAsync(1_400);
+      expect(store.size).toBe(3);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(store.list().sort()).toEqual(["long", "refreshed"]);
+      expect(changes).toEqual([{ type: "destroy", sessionId: "short" }]);
+      await vi.advanceTimersByTimeAsync(9_000);
+      expect(store.list()).toEqual(["long"]);
+      stop();
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(store.size).toBe(0);
+      expect(changes).toEqual([{ type: "destroy", sessionId: "short" }, { type: "destroy", sessionId: "refreshed" }]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a record rewritten behind the bridge's back ends its pair when the store drops it", async () => {
+    const store = new LiveStore();
+    const server = await startServer({ store, maxAge: MAX_AGE, onSessionDestroy: "notify" });
+    try {
+      const a = await client(server);
+      const socket = await server.connect(a.jar);
+      const notified = new Promise<unknown>((resolve) => socket.once("session:destroyed", resolve));
+      const events = recordEvents(server.bridge);
+      const state = store.get(a.sessionId)!;
+      // Written directly, so the bridge still expects the old end (a minute away).
+      store.set(a.sessionId, { ...state, expiresAt: Date.now() + 500 });
+
+      await destroyedAt(server);
+
+      expect(events.destroy).toEqual([{ clientId: a.clientId, sessionId: a.sessionId }]);
+      expect(await notified).toEqual({ sessionId: a.sessionId });
+      expect(server.bridge.getSessionId(a.clientId)).toBeUndefined();
+      expect(store.size).toBe(0);
+    } finally {
+      await server.close();
     }
   });
 });
