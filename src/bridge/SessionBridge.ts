@@ -19,6 +19,7 @@ import { Handshakes } from "../socket/Handshakes.js";
 import { SocketDirectory } from "../socket/SocketDirectory.js";
 import { installSocketHook, socketHook } from "../socket/socketHook.js";
 import { type SessionHandler, withSession } from "../socket/withSession.js";
+import { TimeSlice } from "../timeSlice.js";
 import type { SessionData } from "../types.js";
 import type { BridgeCore } from "./BridgeCore.js";
 import { ClientRegistry } from "./ClientRegistry.js";
@@ -62,6 +63,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   #unsubscribe: (() => void) | undefined;
   readonly #uninstall: (() => void)[];
   #cleanupTimer: NodeJS.Timeout | undefined;
+  #cleaning: Promise<number> | undefined;
   #closed = false;
 
   constructor(app: Koa, io: Server, opt?: BridgeOptions) {
@@ -177,11 +179,23 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     return this.setById(sessionId, session, maxAge);
   }
 
-  /** Removes every expired record (needs `store.list`), emits `cleanup` and resolves the count. */
-  async cleanup(): Promise<number> {
-    const cleared = await this.#gateway.cleanup();
-    this.emit("cleanup", cleared);
-    return cleared;
+  /**
+   * Removes every expired record (needs `store.list`), emits `cleanup` and
+   * resolves the count. A call while a cleanup runs joins that one.
+   */
+  cleanup(): Promise<number> {
+    this.#cleaning ??= this.#gateway.cleanup().then(
+      (cleared) => {
+        this.#cleaning = undefined;
+        this.emit("cleanup", cleared);
+        return cleared;
+      },
+      (error: unknown) => {
+        this.#cleaning = undefined;
+        throw error;
+      },
+    );
+    return this.#cleaning;
   }
 
   /** Runs `cleanup()` every `interval` ms (default `autoCleanupMs`); `false` when already running. */
@@ -304,10 +318,12 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   /** Changes may have been missed: detach every mapped session the store no longer holds. */
   async #resync(): Promise<void> {
     const sessionIds = this.#registry.sessionIds();
+    const slice = new TimeSlice();
     for (let at = 0; at < sessionIds.length; at += 100) {
       await Promise.all(sessionIds.slice(at, at + 100).map(async (sessionId) => {
         if ((await this.#gateway.read(sessionId)) === undefined) this.#destroyed(sessionId);
       }));
+      if (slice.spent()) await slice.pause();
     }
   }
 

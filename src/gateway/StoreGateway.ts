@@ -1,5 +1,6 @@
 import { invalidType, message } from "../errors.js";
 import type { MaybePromise, SessionStore, StoreChangeMeta, StoreState } from "../stores/types.js";
+import { TimeSlice } from "../timeSlice.js";
 import { endOf, isRecordExpired, refreshRecord, type SessionRecord, userView } from "./record.js";
 
 /** What the gateway reports to its owner after it changed the store. */
@@ -34,6 +35,9 @@ function sameContentAs(storedJson: string, record: SessionRecord): boolean {
     return false;
   }
 }
+
+/** Records a cleanup sweeps between two looks at the clock, and at most in flight on an async store. */
+const SWEEP_BATCH = 256;
 
 function isThenable<T>(value: MaybePromise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
@@ -153,12 +157,21 @@ export class StoreGateway {
           return 1;
         });
       });
+    const settle = async (): Promise<void> => {
+      for (const outcome of await Promise.all(pending.splice(0))) cleared += outcome;
+    };
+    const slice = new TimeSlice();
+    let sinceCheck = 0;
     for (const sessionId of await store.list()) {
       const outcome = sweep(sessionId);
       if (isThenable(outcome)) pending.push(outcome);
       else cleared += outcome;
+      if (pending.length >= SWEEP_BATCH) await settle();
+      if (++sinceCheck < SWEEP_BATCH) continue;
+      sinceCheck = 0;
+      if (slice.spent()) await slice.pause();
     }
-    for (const outcome of await Promise.all(pending)) cleared += outcome;
+    await settle();
     if (typeof store.optimize === "function") await store.optimize(cleared);
     return cleared;
   }
