@@ -135,3 +135,25 @@ describe("ExpirySchedule", () => {
     expect(schedule.size).toBe(0);
   });
 });
+
+describe("ExpirySchedule far away", () => {
+  it("waits for a time beyond Node's longest timeout (24.8 days) without firing early", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on("warning", onWarning);
+    try {
+      const { schedule, due } = recording();
+      const thirtyDays = 30 * 86_400_000;
+      schedule.schedule("far", Date.now() + thirtyDays);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(due()).toEqual([]);
+      await vi.advanceTimersByTimeAsync(thirtyDays - 2_000);
+      expect(due()).toEqual([]);
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(due()).toEqual(["far"]);
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+});

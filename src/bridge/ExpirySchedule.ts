@@ -12,6 +12,9 @@ export interface ExpiryScheduleOptions {
   onError?: (error: Error) => void;
 }
 
+/** Node fires a longer timeout at once (with a warning): a far slot is re-aimed at when this runs out. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Adds `slot` to the binary min-heap `heap`. */
 function heapPush(heap: number[], slot: number): void {
   let at = heap.push(slot) - 1;
@@ -139,7 +142,7 @@ export class ExpirySchedule {
       this.#timer = undefined;
       this.#timerSlot = Infinity;
       void this.#drain();
-    }, Math.max(0, slot * this.#slotMs - Date.now()));
+    }, Math.min(Math.max(0, slot * this.#slotMs - Date.now()), MAX_TIMER_MS));
     this.#timer.unref();
   }
 

@@ -164,7 +164,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     const notMapped = () => stateError(`Session "${sessionId}" is not attached to a client; setById() never creates sessions.`);
     if (this.#registry.getClientId(sessionId) === undefined) throw notMapped();
     return this.#queue.run(sessionId, async () => {
-      const previous = await this.#gateway.read(sessionId);
+      const previous = await this.#gateway.load(sessionId);
       if (previous === undefined) throw notMapped();
       return this.#gateway.update(sessionId, previous, session, maxAge);
     });

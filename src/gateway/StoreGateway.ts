@@ -1,7 +1,8 @@
 import { invalidType, message } from "../errors.js";
 import type { MaybePromise, SessionStore, StoreChangeMeta, StoreState } from "../stores/types.js";
 import { TimeSlice } from "../timeSlice.js";
-import { endOf, isRecordExpired, refreshRecord, type SessionRecord, userView } from "./record.js";
+import { endOf, isRecordExpired, refreshRecord, type SessionRecord } from "./record.js";
+import { joinRecordJson, sameContentJson, splitRecordJson } from "./recordJson.js";
 
 /** What the gateway reports to its owner after it changed the store. */
 export interface GatewayListener {
@@ -23,21 +24,24 @@ export interface WriteOptions {
   refresh?: boolean;
   /** The id was just generated, so the store cannot hold it: skip reading it first. */
   fresh?: boolean;
+  /** What the caller read in the same turn of the session queue: compared with instead of reading again. */
+  previous?: StoreState;
+  /** `record` already serialized. */
+  json?: string;
 }
 
-/** Whether a stored JSON session equals `record` apart from koa-session's `_expire` stamp. */
-function sameContentAs(storedJson: string, record: SessionRecord): boolean {
-  try {
-    const { _expire: _a, ...stored } = JSON.parse(storedJson) as SessionRecord;
-    const { _expire: _b, ...next } = record;
-    return JSON.stringify(stored) === JSON.stringify(next);
-  } catch {
-    return false;
-  }
+/** A live record and the stored state it was parsed from. */
+export interface LoadedRecord {
+  record: SessionRecord;
+  state: StoreState;
 }
 
 /** Records a cleanup sweeps between two looks at the clock, and at most in flight on an async store. */
 const SWEEP_BATCH = 256;
+
+function hasBookkeeping(data: object): boolean {
+  return Object.hasOwn(data, "_expire") || Object.hasOwn(data, "_maxAge") || Object.hasOwn(data, "_session");
+}
 
 function isThenable<T>(value: MaybePromise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
@@ -70,6 +74,11 @@ export class StoreGateway {
 
   /** The live record of `sessionId`, or `undefined` (an expired one is destroyed first). */
   async read(sessionId: string): Promise<SessionRecord | undefined> {
+    return (await this.load(sessionId))?.record;
+  }
+
+  /** `read`, with the stored state the record came from. */
+  async load(sessionId: string): Promise<LoadedRecord | undefined> {
     const state = await this.#store.get(sessionId);
     if (state == null) return undefined;
     const now = Date.now();
@@ -87,7 +96,7 @@ export class StoreGateway {
       return undefined;
     }
     this.#listener.expires(sessionId, endOf(state.expiresAt, record));
-    return record;
+    return { record, state };
   }
 
   /**
@@ -97,12 +106,12 @@ export class StoreGateway {
    * Resolves whether the store was written.
    */
   async write(sessionId: string, record: SessionRecord, ttl: number, options: WriteOptions = {}): Promise<boolean> {
-    const session = this.#serialize(sessionId, record);
-    const previous = options.fresh ? undefined : await this.#store.get(sessionId);
+    const session = options.json ?? this.#serialize(sessionId, record);
+    const previous = options.fresh ? undefined : options.previous ?? await this.#store.get(sessionId);
     const now = Date.now();
     const isNew = !isLive(previous, now);
     const identical = !isNew && previous.session === session;
-    const sameContent = identical || (!isNew && sameContentAs(previous.session, record));
+    const sameContent = identical || (!isNew && sameContentJson(previous.session, session));
     if (sameContent && (!options.refresh || identical)) return false;
     const expiresAt = now + ttl;
     await this.#store.set(sessionId, { session, expiresAt, ttl }, { clientId: options.clientId, isNew, refresh: sameContent });
@@ -113,19 +122,22 @@ export class StoreGateway {
 
   /**
    * Saves user data edited outside koa-session (sockets, `setById`) over
-   * `previous` exactly as an HTTP write would; `null` destroys. Resolves
-   * whether the store changed.
+   * `previous` (just loaded, in the session's queue) exactly as an HTTP write
+   * would; `null` destroys. Serializes the data once and compares it with
+   * what was loaded instead of reading the store again. Resolves whether the
+   * store changed.
    */
-  async update(sessionId: string, previous: SessionRecord, next: unknown, maxAge?: number): Promise<boolean> {
+  async update(sessionId: string, previous: LoadedRecord, next: unknown, maxAge?: number): Promise<boolean> {
     if (next === null) return this.destroy(sessionId);
     if (typeof next !== "object" || Array.isArray(next)) {
       throw invalidType("session", "an object or null", next);
     }
     const data = next as Record<string, unknown>;
-    const unchanged = this.#serialize(sessionId, data) === this.#serialize(sessionId, userView(previous));
-    if (unchanged && maxAge === undefined) return false;
-    const { record, ttl } = refreshRecord(data, previous, this.#maxAge, maxAge);
-    return this.write(sessionId, record, ttl, { refresh: true });
+    const { record, ttl, tail } = refreshRecord(data, previous.record, this.#maxAge, maxAge);
+    // Data carrying bookkeeping names, or a toJSON() serializing it as something else: serialize the whole record.
+    const user = hasBookkeeping(data) ? undefined : this.#serialize(sessionId, data);
+    const json = user?.startsWith("{") ? joinRecordJson(user, tail) : this.#serialize(sessionId, record);
+    return this.write(sessionId, record, ttl, { refresh: maxAge !== undefined, previous: previous.state, json });
   }
 
   /** Removes the record; resolves whether the store reported one. */
