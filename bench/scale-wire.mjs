@@ -5,7 +5,7 @@ import { createServer } from "node:http";
 import Koa from "koa";
 import { Server } from "socket.io";
 import { io as connect } from "socket.io-client";
-import bridgeSession from "koa-io-session";
+const { default: bridgeSession } = await import(process.env.KIS_LIB ?? "koa-io-session");
 import { median } from "./lib.mjs";
 
 const app = new Koa();

@@ -4,18 +4,26 @@ import { identifyClient } from "../http/clientCookie.js";
 import type { SignatureCache } from "../http/signatureCache.js";
 import type { ResolvedOptions } from "../options.js";
 
-/** The Koa context of one engine.io handshake and whether its client id was created for it. */
+/** The client of one engine.io handshake, and whether its client id was created for it. */
 export interface Handshake {
-  ctx: Koa.Context;
-  isFresh: boolean;
+  readonly clientId: string;
+  readonly isFresh: boolean;
+}
+
+interface HandshakeState extends Handshake {
+  /** The Koa context that read the handshake's cookies, until the socket middleware is done with it. */
+  ctx: Koa.Context | undefined;
 }
 
 /**
- * One Koa context per handshake request, shared by the engine hook (which
+ * The client of each handshake request, shared by the engine hook (which
  * sends a fresh client cookie) and the socket middleware of every namespace.
+ * The Koa context that parses the cookies is dropped once the middleware is
+ * done, so a connected socket keeps only its client id; `context()` builds
+ * one again for `socket.ctx`.
  */
 export class Handshakes {
-  readonly #byRequest = new WeakMap<IncomingMessage, Handshake>();
+  readonly #byRequest = new WeakMap<IncomingMessage, HandshakeState>();
   readonly #app: Koa;
   readonly #config: ResolvedOptions;
   readonly #signatures: SignatureCache;
@@ -27,14 +35,37 @@ export class Handshakes {
   }
 
   of(req: IncomingMessage): Handshake {
-    let handshake = this.#byRequest.get(req);
-    if (handshake) return handshake;
-    // A Koa context gives the handshake the same cookie parsing and signing keys as HTTP.
+    return this.#stateOf(req);
+  }
+
+  /** A Koa context for the handshake request: the same cookie parsing and signing keys as HTTP. */
+  context(req: IncomingMessage): Koa.Context {
+    const state = this.#stateOf(req);
+    return (state.ctx ??= this.build(req, state.clientId));
+  }
+
+  /** The socket middleware is done with the handshake's context: let it go. */
+  release(req: IncomingMessage): void {
+    const state = this.#byRequest.get(req);
+    if (state) state.ctx = undefined;
+  }
+
+  /** A new Koa context for `req` with `clientId`, for `socket.ctx`. */
+  build(req: IncomingMessage, clientId: string): Koa.Context {
+    const ctx = this.#app.createContext(req, new ServerResponse(req));
+    this.#signatures.install(ctx.cookies, this.#app.keys);
+    ctx.clientId = clientId;
+    return ctx;
+  }
+
+  #stateOf(req: IncomingMessage): HandshakeState {
+    let state = this.#byRequest.get(req);
+    if (state) return state;
     const ctx = this.#app.createContext(req, new ServerResponse(req));
     const { clientId, isFresh } = identifyClient(ctx.cookies, this.#app.keys, this.#config, this.#signatures);
     ctx.clientId = clientId;
-    handshake = { ctx, isFresh };
-    this.#byRequest.set(req, handshake);
-    return handshake;
+    state = { clientId, isFresh, ctx };
+    this.#byRequest.set(req, state);
+    return state;
   }
 }

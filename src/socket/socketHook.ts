@@ -1,35 +1,37 @@
 import type { Namespace, Server, Socket } from "socket.io";
 import type { BridgeCore } from "../bridge/BridgeCore.js";
 import type { Handshakes } from "./Handshakes.js";
+import { equipSocket, type SocketOwner } from "./socketAccessors.js";
 import type { SocketDirectory } from "./SocketDirectory.js";
 
 type SocketMiddleware = (socket: Socket, next: (err?: Error) => void) => void;
-type WithSessionFn = Socket["withSession"];
 
 /**
- * The socket.io middleware: gives the socket its handshake's Koa context,
+ * The socket.io middleware: gives the socket a lazy Koa context of its handshake,
  * `clientId`, a live `sessionId` and `withSession`, and re-attaches a stored
  * session named by a verified session cookie.
  */
 export function socketHook(core: BridgeCore, handshakes: Handshakes): SocketMiddleware {
   const { config, registry, gateway, adopt, withSession } = core;
 
+  const owner: SocketOwner = {
+    sessionIdOf: (clientId) => registry.getSessionId(clientId),
+    withSession,
+    contextOf: (req, clientId) => handshakes.build(req, clientId),
+  };
+
   async function resolve(socket: Socket): Promise<void> {
-    const { ctx } = handshakes.of(socket.request);
-    const clientId = ctx.clientId;
-    Object.defineProperties(socket, {
-      ctx: { value: ctx, configurable: true },
-      clientId: { value: clientId, enumerable: true, configurable: true },
-      sessionId: { get: () => registry.getSessionId(clientId), enumerable: true, configurable: true },
-      withSession: {
-        value: ((handler: unknown, onMissing?: unknown) => withSession(socket, handler, onMissing)) as WithSessionFn,
-        configurable: true,
-      },
-    });
-    if (registry.getSessionId(clientId) !== undefined) return;
-    const fromCookie = ctx.cookies.get(config.key, { signed: config.signed });
-    if (fromCookie === undefined || registry.getClientId(fromCookie) !== undefined) return;
-    if (await gateway.read(fromCookie)) adopt(clientId, fromCookie);
+    const req = socket.request;
+    const { clientId } = handshakes.of(req);
+    equipSocket(socket, clientId, owner);
+    try {
+      if (registry.getSessionId(clientId) !== undefined) return;
+      const fromCookie = handshakes.context(req).cookies.get(config.key, { signed: config.signed });
+      if (fromCookie === undefined || registry.getClientId(fromCookie) !== undefined) return;
+      if (await gateway.read(fromCookie)) adopt(clientId, fromCookie);
+    } finally {
+      handshakes.release(req);
+    }
   }
 
   return (socket, next) => {
