@@ -10,6 +10,13 @@ export interface ExpiryScheduleOptions {
   sliceMs?: number;
   /** Called when `onDue` throws or rejects. */
   onError?: (error: Error) => void;
+  /**
+   * Keep the id → slot map (default `true`). Without it the caller passes the
+   * previous time to `schedule`/`delete`, saving memory per id; a slot it
+   * cannot reproduce (a past time was clamped) leaves a stale id behind, so
+   * such a caller must check each id it is handed.
+   */
+  reverseMap?: boolean;
 }
 
 /** Node fires a longer timeout at once (with a warning): a far slot is re-aimed at when this runs out. */
@@ -60,6 +67,7 @@ export class ExpirySchedule {
   readonly #batchSize: number;
   readonly #sliceMs: number;
   readonly #onError: (error: Error) => void;
+  readonly #reverseMap: boolean;
   #timer: NodeJS.Timeout | undefined;
   #timerSlot = Infinity;
   #draining = false;
@@ -71,9 +79,10 @@ export class ExpirySchedule {
     this.#batchSize = options.batchSize ?? 256;
     this.#sliceMs = options.sliceMs ?? 8;
     this.#onError = options.onError ?? (() => {});
+    this.#reverseMap = options.reverseMap ?? true;
   }
 
-  /** How many ids are scheduled. */
+  /** How many ids are scheduled (counted by the reverse map: 0 without it). */
   get size(): number {
     return this.#slotOf.size;
   }
@@ -84,14 +93,17 @@ export class ExpirySchedule {
     return slot === undefined ? undefined : slot * this.#slotMs;
   }
 
-  /** Schedules `id` for `at` (epoch ms), replacing its previous time; a past time means the next slot. */
-  schedule(id: string, at: number): void {
+  /**
+   * Schedules `id` for `at` (epoch ms), replacing its previous time (pass it
+   * as `previousAt` without the reverse map); a past time means the next slot.
+   */
+  schedule(id: string, at: number, previousAt?: number): void {
     if (this.#closed) return;
     const slotMs = this.#slotMs;
     // Never into a slot that is already due: a drain in progress must not meet ids it just rescheduled.
     const slot = Math.max(Math.floor(at / slotMs) + 1, Math.floor(Date.now() / slotMs) + 1);
-    const previous = this.#slotOf.get(id);
-    if (previous === slot) return;
+    const previous = this.#previousSlot(id, previousAt);
+    if (previous === slot && this.#slots.get(slot)?.has(id)) return;
     if (previous !== undefined) this.#remove(id, previous);
     let ids = this.#slots.get(slot);
     if (!ids) {
@@ -99,16 +111,21 @@ export class ExpirySchedule {
       heapPush(this.#order, slot);
     }
     ids.add(id);
-    this.#slotOf.set(id, slot);
+    if (this.#reverseMap) this.#slotOf.set(id, slot);
     if (!this.#draining && slot < this.#timerSlot) this.#arm(slot);
   }
 
-  /** Unschedules `id`; `false` when it was not scheduled. */
-  delete(id: string): boolean {
-    const slot = this.#slotOf.get(id);
-    if (slot === undefined) return false;
+  /** Unschedules `id` (scheduled for `at`, without the reverse map); `false` when it was not scheduled. */
+  delete(id: string, at?: number): boolean {
+    const slot = this.#previousSlot(id, at);
+    if (slot === undefined || !this.#slots.get(slot)?.has(id)) return false;
     this.#remove(id, slot);
     return true;
+  }
+
+  #previousSlot(id: string, at: number | undefined): number | undefined {
+    if (this.#reverseMap) return this.#slotOf.get(id);
+    return at === undefined ? undefined : Math.floor(at / this.#slotMs) + 1;
   }
 
   /** Stops the timer and forgets every id; later calls to `schedule` do nothing. */
@@ -122,7 +139,8 @@ export class ExpirySchedule {
   }
 
   #remove(id: string, slot: number): void {
-    const ids = this.#slots.get(slot)!;
+    const ids = this.#slots.get(slot);
+    if (!ids) return;
     ids.delete(id);
     if (ids.size === 0) this.#slots.delete(slot);
     this.#slotOf.delete(id);

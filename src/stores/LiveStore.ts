@@ -10,20 +10,24 @@ import type { StoreChange, SessionStore, StoreState } from "./types.js";
 export class LiveStore implements SessionStore {
   readonly #records = new Map<string, StoreState>();
   readonly #listeners = new Set<(change: StoreChange) => void>();
-  readonly #expiry = new ExpirySchedule((sessionIds) => this.#expire(sessionIds));
+  // Each record keeps its own expiresAt, so the schedule needs no id → slot map (and #expire rechecks every id).
+  readonly #expiry = new ExpirySchedule((sessionIds) => this.#expire(sessionIds), { reverseMap: false });
 
   get(sessionId: string): StoreState | undefined {
     return this.#records.get(sessionId);
   }
 
   set(sessionId: string, state: StoreState): boolean {
+    const previous = this.#records.get(sessionId);
     this.#records.set(sessionId, state);
-    this.#expiry.schedule(sessionId, state.expiresAt);
+    this.#expiry.schedule(sessionId, state.expiresAt, previous?.expiresAt);
     return true;
   }
 
   destroy(sessionId: string): boolean {
-    this.#expiry.delete(sessionId);
+    const state = this.#records.get(sessionId);
+    if (state === undefined) return false;
+    this.#expiry.delete(sessionId, state.expiresAt);
     return this.#records.delete(sessionId);
   }
 
@@ -48,7 +52,7 @@ export class LiveStore implements SessionStore {
       const state = this.#records.get(sessionId);
       if (state === undefined) continue;
       if (state.expiresAt > now) {
-        this.#expiry.schedule(sessionId, state.expiresAt);
+        this.#expiry.schedule(sessionId, state.expiresAt, state.expiresAt);
         continue;
       }
       this.#records.delete(sessionId);
