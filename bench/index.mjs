@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runHttp } from "./http.mjs";
 import { benchDir, fmt, writeResult } from "./lib.mjs";
+import { runScale } from "./scale.mjs";
 import { runSocket } from "./socket.mjs";
 
 const node = (script, ...args) =>
@@ -18,6 +19,7 @@ node("filestore.mjs");
 const redis = existsSync(join(benchDir, "redis.mjs")) && existsSync(join(benchDir, "..", "dist", "redis.js"));
 if (redis) node("redis.mjs");
 
+const scale = await runScale();
 const store = result("store");
 const filestore = result("filestore");
 const ratio = (mode, variant = "bridge-live") => http.find((r) => r.mode === mode && r.variant === variant).ratio;
@@ -32,6 +34,12 @@ const rows = [
   ["FileStore load of 100k sessions (ms)", filestore.load.medianMs, "< 1000"],
   ...filestore.bigLoad.map((big) => [`FileStore load of 1 GiB, ${big.live} live data ÷ plain read`, big.loadMs / big.plainReadMs, "—"]),
   ["FileStore compaction (MiB/s)", filestore.bigLoad[1].compaction.mibPerSecond, "—"],
+  ["scale: heap/session at 100k, bridge ÷ koa-session alone", scale.sessions[1].heap.ratio, "≤ 2"],
+  ["scale: cleanup() of 100k, longest stall (ms)", scale.sessions[1].cleanup.stallMs, "~10"],
+  ["scale: expiry lag, 100k due at once (ms)", scale.sessions[1].expiry.lastLagMs, "≤ 5000"],
+  ["scale: 10k sockets, heap/socket ÷ plain socket.io", scale.sockets.ratio, "≤ 1.10"],
+  ["scale: withSession direct ÷ Map read-modify-write", scale.wire.directRatio, "≤ 2.5"],
+  ["scale: withSession over the wire ÷ raw round trip", scale.wire.wireRatio, "≥ 0.85"],
 ];
 console.log("\nSummary");
 for (const [name, value, target] of rows) {

@@ -29,7 +29,7 @@ const BOUNDARIES = [
 /** A store with a change feed whose listener the test can call, like a shared store's announcements. */
 class FeedStore extends LiveStore {
   listener: ((change: StoreChange) => void) | undefined;
-  subscribe(listener: (change: StoreChange) => void): () => void {
+  override subscribe(listener: (change: StoreChange) => void): () => void {
     this.listener = listener;
     return () => (this.listener = undefined);
   }

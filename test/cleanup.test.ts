@@ -24,6 +24,17 @@ function bareBridge(opt: Parameters<typeof bridgeSession>[2]): SessionBridge {
   return bridge;
 }
 
+/** A listing store that, unlike LiveStore, keeps expired records until a cleanup: the interval tests watch cleanup alone. */
+class KeepingStore extends SyncMapStore {
+  list(): string[] {
+    return [...this.records.keys()];
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+}
+
 /** A client with a session written over HTTP. */
 async function client(server: TestServer): Promise<{ clientId: string; sessionId: string }> {
   const jar = new CookieJar();
@@ -162,7 +173,7 @@ describe("automatic cleanup", () => {
   });
 
   it("startAutoCleanup while running clears the old timer and starts one with the new interval (as the original)", async () => {
-    const store = new LiveStore();
+    const store = new KeepingStore();
     const server = await startServer({ store });
     const set = vi.spyOn(globalThis, "setInterval");
     const clear = vi.spyOn(globalThis, "clearInterval");
@@ -204,7 +215,7 @@ describe("automatic cleanup", () => {
   });
 
   it("runs cleanup on the interval", async () => {
-    const store = new LiveStore();
+    const store = new KeepingStore();
     const server = await startServer({ store });
     const a = await client(server);
     store.set("orphan-expired", storeState({}, -1000));
@@ -247,7 +258,7 @@ describe("automatic cleanup", () => {
   });
 
   it("autoCleanup: true starts it at construction with autoCleanupMs", async () => {
-    const store = new LiveStore();
+    const store = new KeepingStore();
     const server = await startServer({ store, autoCleanup: true, autoCleanupMs: 1000 });
     store.set("orphan-expired", storeState({}, -1000));
     expect(await waitFor<number>(server.bridge, "cleanup")).toBe(1);

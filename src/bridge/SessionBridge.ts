@@ -19,15 +19,19 @@ import { Handshakes } from "../socket/Handshakes.js";
 import { SocketDirectory } from "../socket/SocketDirectory.js";
 import { installSocketHook, socketHook } from "../socket/socketHook.js";
 import { type SessionHandler, withSession } from "../socket/withSession.js";
+import { TimeSlice } from "../timeSlice.js";
 import type { SessionData } from "../types.js";
 import type { BridgeCore } from "./BridgeCore.js";
 import { Boundary, FAULT_HOOK, type FaultHook } from "./Boundary.js";
 import { ClientRegistry } from "./ClientRegistry.js";
 import type { SessionBridgeEvents } from "./events.js";
+import { ExpirySchedule } from "./ExpirySchedule.js";
 import { RequestSettlement } from "./RequestSettlement.js";
 
 /** Marks an app that has a bridge; a registry symbol, so the ESM and CommonJS builds both see it. */
 const INSTALLED = Symbol.for("koa-io-session.bridge");
+/** How long a session whose expiry check failed (store unreachable) waits before the next check. */
+const RETRY_EXPIRY_MS = 5_000;
 
 function checkApp(app: unknown): asserts app is Koa {
   const candidate = app as (Partial<Koa> & { [INSTALLED]?: true }) | null;
@@ -84,9 +88,11 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   readonly #sockets: SocketDirectory;
   readonly #requests = new RequestSettlement();
   readonly #boundary: Boundary;
+  readonly #expiry = new ExpirySchedule((sessionIds) => this.#due(sessionIds), { onError: (error) => this.#report(error) });
   #unsubscribe: (() => void) | undefined;
   readonly #uninstall: (() => void)[];
   #cleanupTimer: NodeJS.Timeout | undefined;
+  #cleaning: Promise<number> | undefined;
   #closed = false;
 
   constructor(app: Koa, io: Server, opt?: BridgeOptions) {
@@ -105,6 +111,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     this.#gateway = new StoreGateway(store, config.maxAge, {
       written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
       destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),
+      expires: (sessionId, at) => this.#expiry.schedule(sessionId, at),
       settled: (origin) => this.#requests.settled(origin),
     }, config.maxSessionBytes);
     const core: BridgeCore = {
@@ -198,7 +205,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     const notMapped = () => stateError(`Session "${sessionId}" is not attached to a client; setById() never creates sessions.`);
     if (this.#registry.getClientId(sessionId) === undefined) throw notMapped();
     return this.#queue.run(sessionId, async () => {
-      const previous = await this.#gateway.read(sessionId);
+      const previous = await this.#gateway.load(sessionId);
       if (previous === undefined) throw notMapped();
       return this.#gateway.update(sessionId, previous, session, maxAge);
     });
@@ -213,11 +220,23 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     return this.setById(sessionId, session, maxAge);
   }
 
-  /** Removes every expired record (needs `store.list`), emits `cleanup` and resolves the count. */
-  async cleanup(): Promise<number> {
-    const cleared = await this.#gateway.cleanup();
-    this.emit("cleanup", cleared);
-    return cleared;
+  /**
+   * Removes every expired record (needs `store.list`), emits `cleanup` and
+   * resolves the count. A call while a cleanup runs joins that one.
+   */
+  cleanup(): Promise<number> {
+    this.#cleaning ??= this.#gateway.cleanup().then(
+      (cleared) => {
+        this.#cleaning = undefined;
+        this.emit("cleanup", cleared);
+        return cleared;
+      },
+      (error: unknown) => {
+        this.#cleaning = undefined;
+        throw error;
+      },
+    );
+    return this.#cleaning;
   }
 
   /**
@@ -269,6 +288,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.stopAutoCleanup();
+    this.#expiry.close();
     for (const uninstall of this.#uninstall) uninstall();
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
@@ -279,6 +299,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     let isInit = false;
     if (clientId !== undefined && owner !== clientId) {
       for (const pair of this.#registry.attach(clientId, sessionId)) {
+        if (pair.sessionId !== sessionId) this.#expiry.delete(pair.sessionId);
         this.#sockets.left(pair.clientId, pair.sessionId);
         this.emit("sessionDestroy", pair);
       }
@@ -292,6 +313,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   }
 
   #destroyed(sessionId: string, origin?: object): void {
+    this.#expiry.delete(sessionId);
     const clientId = this.#registry.detachSession(sessionId);
     if (clientId === undefined) return;
     const pair = { clientId, sessionId };
@@ -342,11 +364,31 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   /** Changes may have been missed: detach every mapped session the store no longer holds. */
   async #resync(): Promise<void> {
     const sessionIds = this.#registry.sessionIds();
+    const slice = new TimeSlice();
     for (let at = 0; at < sessionIds.length; at += 100) {
       await Promise.all(sessionIds.slice(at, at + 100).map(async (sessionId) => {
         if ((await this.#gateway.read(sessionId)) === undefined) this.#destroyed(sessionId);
       }));
+      if (slice.spent()) await slice.pause();
     }
+  }
+
+  /**
+   * Sessions whose end has come: reading one through the gateway destroys it
+   * when it really expired (and reports it); a record refreshed meanwhile
+   * (rolling save, another process) reads as live and is rescheduled.
+   */
+  async #due(sessionIds: string[]): Promise<void> {
+    await Promise.all(sessionIds.map(async (sessionId) => {
+      if (this.#closed || this.#registry.getClientId(sessionId) === undefined) return;
+      try {
+        // Gone without a report (a store that expires records silently): detach it all the same.
+        if ((await this.#gateway.read(sessionId)) === undefined) this.#destroyed(sessionId);
+      } catch (error) {
+        this.#report(error as Error);
+        if (this.#registry.getClientId(sessionId) !== undefined) this.#expiry.schedule(sessionId, Date.now() + RETRY_EXPIRY_MS);
+      }
+    }));
   }
 
   #adopt(clientId: string, sessionId: string): void {

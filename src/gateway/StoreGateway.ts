@@ -1,6 +1,8 @@
 import { invalidType, message } from "../errors.js";
 import type { MaybePromise, SessionStore, StoreChangeMeta, StoreState } from "../stores/types.js";
-import { isRecordExpired, refreshRecord, type SessionRecord, userView } from "./record.js";
+import { TimeSlice } from "../timeSlice.js";
+import { endOf, isRecordExpired, refreshRecord, type SessionRecord } from "./record.js";
+import { joinRecordJson, sameContentJson, splitRecordJson } from "./recordJson.js";
 
 /** What the gateway reports to its owner after it changed the store. */
 export interface GatewayListener {
@@ -8,6 +10,8 @@ export interface GatewayListener {
   written(sessionId: string, isNew: boolean, clientId: string | undefined): void;
   /** A record was removed (explicitly, or because it had expired); `origin` is the request that removed it. */
   destroyed(sessionId: string, origin?: object): void;
+  /** A live record was read or written: it dies at `at` (epoch ms) unless written again. */
+  expires(sessionId: string, at: number): void;
   /** Resolves once the request `origin` has committed its session (passed to the store as `meta.settled`). */
   settled(origin: object): Promise<void>;
 }
@@ -20,17 +24,23 @@ export interface WriteOptions {
   refresh?: boolean;
   /** The id was just generated, so the store cannot hold it: skip reading it first. */
   fresh?: boolean;
+  /** What the caller read in the same turn of the session queue: compared with instead of reading again. */
+  previous?: StoreState;
+  /** `record` already serialized. */
+  json?: string;
 }
 
-/** Whether a stored JSON session equals `record` apart from koa-session's `_expire` stamp. */
-function sameContentAs(storedJson: string, record: SessionRecord): boolean {
-  try {
-    const { _expire: _a, ...stored } = JSON.parse(storedJson) as SessionRecord;
-    const { _expire: _b, ...next } = record;
-    return JSON.stringify(stored) === JSON.stringify(next);
-  } catch {
-    return false;
-  }
+/** A live record and the stored state it was parsed from. */
+export interface LoadedRecord {
+  record: SessionRecord;
+  state: StoreState;
+}
+
+/** Records a cleanup sweeps between two looks at the clock, and at most in flight on an async store. */
+const SWEEP_BATCH = 256;
+
+function hasBookkeeping(data: object): boolean {
+  return Object.hasOwn(data, "_expire") || Object.hasOwn(data, "_maxAge") || Object.hasOwn(data, "_session");
 }
 
 function isThenable<T>(value: MaybePromise<T>): value is Promise<T> {
@@ -84,7 +94,12 @@ export class StoreGateway {
    * destroyed first). With `expired`, a record past koa-session's `_expire`
    * is still destroyed but returned, so koa-session can report it.
    */
-  async read(sessionId: string, { expired = false }: { expired?: boolean } = {}): Promise<SessionRecord | undefined> {
+  async read(sessionId: string, options: { expired?: boolean } = {}): Promise<SessionRecord | undefined> {
+    return (await this.load(sessionId, options))?.record;
+  }
+
+  /** `read`, with the stored state the record came from. */
+  async load(sessionId: string, { expired = false }: { expired?: boolean } = {}): Promise<LoadedRecord | undefined> {
     const state = await this.#store.get(sessionId);
     if (state == null) return undefined;
     const now = Date.now();
@@ -99,9 +114,10 @@ export class StoreGateway {
     }
     if (isRecordExpired(record, now)) {
       await this.#discard(sessionId);
-      return expired ? record : undefined;
+      return expired ? { record, state } : undefined;
     }
-    return record;
+    this.#listener.expires(sessionId, endOf(state.expiresAt, record));
+    return { record, state };
   }
 
   /**
@@ -113,38 +129,42 @@ export class StoreGateway {
    * nothing, a session over `maxSessionBytes`.
    */
   async write(sessionId: string, record: SessionRecord, ttl: number, options: WriteOptions = {}): Promise<boolean> {
-    const session = this.#serialize(sessionId, record);
+    const session = options.json ?? this.#serialize(sessionId, record);
     checkSize(sessionId, session, this.#maxBytes);
-    const previous = options.fresh ? undefined : await this.#store.get(sessionId);
+    const previous = options.fresh ? undefined : options.previous ?? await this.#store.get(sessionId);
     const now = Date.now();
     const isNew = !isLive(previous, now);
     const identical = !isNew && previous.session === session;
-    const sameContent = identical || (!isNew && sameContentAs(previous.session, record));
+    const sameContent = identical || (!isNew && sameContentJson(previous.session, session));
     if (sameContent && (!options.refresh || identical)) return false;
+    const expiresAt = now + ttl;
     const meta: StoreChangeMeta = { clientId: options.clientId, isNew, refresh: sameContent };
-    if ((await this.#store.set(sessionId, { session, expiresAt: now + ttl, ttl }, meta)) === false) return false;
+    if ((await this.#store.set(sessionId, { session, expiresAt, ttl }, meta)) === false) return false;
     if (!sameContent) this.#listener.written(sessionId, isNew, options.clientId);
+    this.#listener.expires(sessionId, endOf(expiresAt, record));
     return true;
   }
 
   /**
    * Saves user data edited outside koa-session (sockets, `setById`) over
-   * `previous` exactly as an HTTP write would; `null` destroys. Resolves
-   * whether the store changed.
+   * `previous` (just loaded, in the session's queue) exactly as an HTTP write
+   * would; `null` destroys. Serializes the data once and compares it with
+   * what was loaded instead of reading the store again. Resolves whether the
+   * store changed.
    */
-  async update(sessionId: string, previous: SessionRecord, next: unknown, maxAge?: number): Promise<boolean> {
+  async update(sessionId: string, previous: LoadedRecord, next: unknown, maxAge?: number): Promise<boolean> {
     if (next === null) return this.destroy(sessionId);
     if (typeof next !== "object" || Array.isArray(next)) {
       throw invalidType("session", "an object or null", next);
     }
     const data = next as Record<string, unknown>;
-    const serialized = this.#serialize(sessionId, data);
-    // The user data alone over the limit: refuse before serializing anything else.
-    checkSize(sessionId, serialized, this.#maxBytes);
-    const unchanged = serialized === this.#serialize(sessionId, userView(previous));
-    if (unchanged && maxAge === undefined) return false;
-    const { record, ttl } = refreshRecord(data, previous, this.#maxAge, maxAge);
-    return this.write(sessionId, record, ttl, { refresh: true });
+    const { record, ttl, tail } = refreshRecord(data, previous.record, this.#maxAge, maxAge);
+    // Data carrying bookkeeping names, or a toJSON() serializing it as something else: serialize the whole record.
+    const user = hasBookkeeping(data) ? undefined : this.#serialize(sessionId, data);
+    // The user data alone over the limit: refuse before building the record's JSON.
+    if (user !== undefined) checkSize(sessionId, user, this.#maxBytes);
+    const json = user?.startsWith("{") ? joinRecordJson(user, tail) : this.#serialize(sessionId, record);
+    return this.write(sessionId, record, ttl, { refresh: maxAge !== undefined, previous: previous.state, json });
   }
 
   /**
@@ -194,12 +214,21 @@ export class StoreGateway {
           return removed === false ? 0 : 1;
         });
       });
+    const settle = async (): Promise<void> => {
+      for (const outcome of await Promise.all(pending.splice(0))) cleared += outcome;
+    };
+    const slice = new TimeSlice();
+    let sinceCheck = 0;
     for (const sessionId of await store.list()) {
       const outcome = sweep(sessionId);
       if (isThenable(outcome)) pending.push(outcome);
       else cleared += outcome;
+      if (pending.length >= SWEEP_BATCH) await settle();
+      if (++sinceCheck < SWEEP_BATCH) continue;
+      sinceCheck = 0;
+      if (slice.spent()) await slice.pause();
     }
-    for (const outcome of await Promise.all(pending)) cleared += outcome;
+    await settle();
     if (typeof store.optimize === "function") await store.optimize(cleared);
     return cleared;
   }

@@ -20,22 +20,30 @@ export function isRecordExpired(record: SessionRecord, now: number): boolean {
   return typeof record._expire === "number" && record._expire < now;
 }
 
+/** When a stored record dies: its store expiry, or koa-session's `_expire` when that comes first. */
+export function endOf(expiresAt: number, record: SessionRecord): number {
+  return typeof record._expire === "number" && record._expire < expiresAt ? record._expire : expiresAt;
+}
+
 /**
  * Rebuilds a record from edited user data the way koa-session saves one over
- * HTTP, so both channels agree on when the session dies.
+ * HTTP, so both channels agree on when the session dies. `tail` is the
+ * bookkeeping as JSON (see `joinRecordJson`).
  */
 export function refreshRecord(
   data: Record<string, unknown>,
   previous: SessionRecord | undefined,
   defaultMaxAge: number,
   maxAge?: number,
-): { record: SessionRecord; ttl: number } {
+): { record: SessionRecord; ttl: number; tail: string } {
   if (maxAge === undefined && previous?._session) {
-    return { record: { ...data, _session: true }, ttl: defaultMaxAge };
+    return { record: { ...data, _session: true }, ttl: defaultMaxAge, tail: '"_session":true' };
   }
   const lifetime = maxAge ?? previous?._maxAge ?? defaultMaxAge;
+  const expire = Date.now() + lifetime;
   return {
-    record: { ...data, _expire: Date.now() + lifetime, _maxAge: lifetime },
+    record: { ...data, _expire: expire, _maxAge: lifetime },
     ttl: lifetime + STORE_GRACE_MS,
+    tail: `"_expire":${expire},"_maxAge":${lifetime}`,
   };
 }

@@ -28,10 +28,11 @@ function addCookies(headers: OutgoingHttpHeaders, req: IncomingMessage, cookies:
 export function installClientCookieHeader(io: Server, handshakes: Handshakes, config: ResolvedOptions, boundary: Boundary): () => void {
   // On an unexpected error the handshake goes on without the cookie; the namespace middleware refuses it.
   const onInitialHeaders = boundary.guard("initial_headers listener", (headers: OutgoingHttpHeaders, req: IncomingMessage): void => {
-    const { ctx, isFresh } = handshakes.of(req);
+    const { clientId, isFresh } = handshakes.of(req);
     if (!isFresh) return;
+    const ctx = handshakes.context(req);
     try {
-      ctx.cookies.set(config.clientKey, ctx.clientId, config.clientCookie);
+      ctx.cookies.set(config.clientKey, clientId, config.clientCookie);
     } catch (error) {
       // e.g. `secure: true` on a plain-HTTP handshake: the socket keeps a one-off id.
       process.emitWarning(message(`Cannot send the client cookie in a handshake: ${(error as Error).message}`));

@@ -4,16 +4,16 @@ import { message } from "../errors.js";
 import { readCookie } from "../http/readCookie.js";
 import type { Boundary } from "../bridge/Boundary.js";
 import type { Handshakes } from "./Handshakes.js";
+import { equipSocket, type SocketOwner } from "./socketAccessors.js";
 import type { SocketDirectory } from "./SocketDirectory.js";
 
 type SocketMiddleware = (socket: Socket, next: (err?: Error) => void) => void;
-type WithSessionFn = Socket["withSession"];
 
 // The client learns only that it was refused: the details are the server's (reported there).
 const refusal = (): Error => new Error(message("Handshake refused after an unexpected error; it was reported on the server."));
 
 /**
- * The socket.io middleware: gives the socket its handshake's Koa context,
+ * The socket.io middleware: gives the socket a lazy Koa context of its handshake,
  * `clientId`, a live `sessionId` and `withSession`, and re-attaches a stored
  * session named by a verified session cookie. A store failure refuses the
  * handshake with the store's error; an unexpected error is reported and the
@@ -22,33 +22,34 @@ const refusal = (): Error => new Error(message("Handshake refused after an unexp
 export function socketHook(core: BridgeCore, handshakes: Handshakes): SocketMiddleware {
   const { config, registry, gateway, adopt, withSession, boundary } = core;
 
-  function attach(socket: Socket): void {
-    const { ctx } = handshakes.of(socket.request);
-    const clientId = ctx.clientId;
-    Object.defineProperties(socket, {
-      ctx: { value: ctx, configurable: true },
-      clientId: { value: clientId, enumerable: true, configurable: true },
-      sessionId: { get: () => registry.getSessionId(clientId), enumerable: true, configurable: true },
-      withSession: {
-        value: ((handler: unknown, onMissing?: unknown) => withSession(socket, handler, onMissing)) as WithSessionFn,
-        configurable: true,
-      },
-    });
+  const owner: SocketOwner = {
+    sessionIdOf: (clientId) => registry.getSessionId(clientId),
+    withSession,
+    contextOf: (req, clientId) => handshakes.build(req, clientId),
+  };
+
+  function attach(socket: Socket): string {
+    const { clientId } = handshakes.of(socket.request);
+    equipSocket(socket, clientId, owner);
+    return clientId;
   }
 
-  async function readopt(socket: Socket): Promise<void> {
-    const { ctx, clientId } = socket;
-    if (registry.getSessionId(clientId) !== undefined) return;
-    const fromCookie = readCookie(ctx.cookies, config.key, config.signed);
-    if (fromCookie === undefined || registry.getClientId(fromCookie) !== undefined) return;
-    if (await gateway.read(fromCookie)) adopt(clientId, fromCookie);
+  async function readopt(socket: Socket, clientId: string): Promise<void> {
+    const req = socket.request;
+    try {
+      if (registry.getSessionId(clientId) !== undefined) return;
+      const fromCookie = readCookie(handshakes.context(req).cookies, config.key, config.signed);
+      if (fromCookie === undefined || registry.getClientId(fromCookie) !== undefined) return;
+      if (await gateway.read(fromCookie)) adopt(clientId, fromCookie);
+    } finally {
+      handshakes.release(req);
+    }
   }
 
   return boundary.guard(
     "namespace middleware",
     (socket, next) => {
-      attach(socket);
-      readopt(socket).then(() => next(), next);
+      readopt(socket, attach(socket)).then(() => next(), next);
     },
     (_error, _socket, next) => next(refusal()),
   );

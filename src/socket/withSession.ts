@@ -51,11 +51,11 @@ async function runOnce<T>(
 ): Promise<Done<T> | typeof MOVED | typeof MISSING> {
   // The id may have moved (login, logout) while this call waited its turn.
   if (socket.sessionId !== sessionId) return MOVED;
-  const record = await gateway.read(sessionId);
-  if (record === undefined) return MISSING;
-  const sessionCtx = new SessionContext(userView(record), sessionId, socket);
+  const loaded = await gateway.load(sessionId);
+  if (loaded === undefined) return MISSING;
+  const sessionCtx = new SessionContext(userView(loaded.record), sessionId, socket);
   const value = await handler(sessionCtx, socket);
-  await gateway.update(sessionId, record, sessionCtx.session);
+  await gateway.update(sessionId, loaded, sessionCtx.session);
   return { value };
 }
 

@@ -1,19 +1,33 @@
-import type { SessionStore, StoreState } from "./types.js";
+import { ExpirySchedule } from "../bridge/ExpirySchedule.js";
+import type { StoreChange, SessionStore, StoreState } from "./types.js";
 
-/** The in-memory store: a `Map` from session id to its stored state. */
+/**
+ * The in-memory store: a `Map` from session id to its stored state. It drops
+ * each record within about a second of its `expiresAt` by itself and reports
+ * that through `subscribe`, as a store with native expiry would, so memory
+ * stays bounded by the live sessions even without `cleanup()`.
+ */
 export class LiveStore implements SessionStore {
-  #records = new Map<string, StoreState>();
+  readonly #records = new Map<string, StoreState>();
+  readonly #listeners = new Set<(change: StoreChange) => void>();
+  // Each record keeps its own expiresAt, so the schedule needs no id → slot map (and #expire rechecks every id).
+  readonly #expiry = new ExpirySchedule((sessionIds) => this.#expire(sessionIds), { reverseMap: false });
 
   get(sessionId: string): StoreState | undefined {
     return this.#records.get(sessionId);
   }
 
   set(sessionId: string, state: StoreState): boolean {
+    const previous = this.#records.get(sessionId);
     this.#records.set(sessionId, state);
+    this.#expiry.schedule(sessionId, state.expiresAt, previous?.expiresAt);
     return true;
   }
 
   destroy(sessionId: string): boolean {
+    const state = this.#records.get(sessionId);
+    if (state === undefined) return false;
+    this.#expiry.delete(sessionId, state.expiresAt);
     return this.#records.delete(sessionId);
   }
 
@@ -21,8 +35,34 @@ export class LiveStore implements SessionStore {
     return [...this.#records.keys()];
   }
 
+  /** Reports the records this store dropped because they expired; returns the function that stops it. */
+  subscribe(listener: (change: StoreChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
   /** How many records are held, expired ones included. */
   get size(): number {
     return this.#records.size;
+  }
+
+  #expire(sessionIds: string[]): void {
+    const now = Date.now();
+    for (const sessionId of sessionIds) {
+      const state = this.#records.get(sessionId);
+      if (state === undefined) continue;
+      if (state.expiresAt > now) {
+        this.#expiry.schedule(sessionId, state.expiresAt, state.expiresAt);
+        continue;
+      }
+      this.#records.delete(sessionId);
+      for (const listener of this.#listeners) {
+        try {
+          listener({ type: "destroy", sessionId });
+        } catch (error) {
+          process.emitWarning(error as Error);
+        }
+      }
+    }
   }
 }

@@ -1,0 +1,44 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { joinRecordJson, sameContentJson, splitRecordJson } from "../src/gateway/recordJson.js";
+
+const bookkeeping = ["_expire", "_maxAge", "_session"];
+const userData = fc.dictionary(fc.string().filter((key) => !bookkeeping.includes(key) && key !== "__proto__"), fc.jsonValue());
+const tails = fc.oneof(
+  fc.tuple(fc.integer({ min: 0 }), fc.integer({ min: 1 })).map(([expire, maxAge]) => ({ _expire: expire, _maxAge: maxAge })),
+  fc.constant({ _session: true }),
+);
+
+describe("stored record JSON, cut instead of parsed", () => {
+  it("splits what koa-session writes into the user's data and the bookkeeping, and joins it back", () => {
+    fc.assert(fc.property(userData, tails, (data, tail) => {
+      const json = JSON.stringify({ ...data, ...tail });
+      const split = splitRecordJson(json)!;
+      expect(split.user).toBe(JSON.stringify(data));
+      expect(split.tail).toBe(JSON.stringify(tail).slice(1, -1));
+      expect(joinRecordJson(split.user, split.tail)).toBe(json);
+    }));
+  });
+
+  it("does not split other layouts", () => {
+    expect(splitRecordJson('{"a":1}')).toBeUndefined();
+    expect(splitRecordJson('{"a":{"_expire":1,"_maxAge":2}}')).toBeUndefined();
+    expect(splitRecordJson('{"_expire":1,"a":2,"_maxAge":3}')).toBeUndefined();
+    expect(splitRecordJson('{"a":{"_session":true}}')).toBeUndefined();
+    expect(splitRecordJson('"_session":true}')).toBeUndefined();
+  });
+
+  it("compares records apart from _expire exactly like parsing them would", () => {
+    fc.assert(fc.property(userData, userData, tails, tails, fc.boolean(), (a, b, tailA, tailB, same) => {
+      const first = JSON.stringify({ ...a, ...tailA });
+      const second = JSON.stringify({ ...(same ? a : b), ...tailB });
+      const { _expire: _x, ...left } = JSON.parse(first);
+      const { _expire: _y, ...right } = JSON.parse(second);
+      expect(sameContentJson(first, second)).toBe(JSON.stringify(left) === JSON.stringify(right));
+    }));
+    expect(sameContentJson('{"a":1,"_expire":5,"_maxAge":9}', '{"a":1,"_expire":7,"_maxAge":9}')).toBe(true);
+    expect(sameContentJson('{"a":1,"_expire":5,"_maxAge":9}', '{"a":1,"_expire":7,"_maxAge":8}')).toBe(false);
+    expect(sameContentJson('{"_expire":5,"a":1}', '{"a":2}')).toBe(false);
+    expect(sameContentJson('{"_expire":5,"a":1}', '{"_expire":6,"a":1}')).toBe(true);
+  });
+});

@@ -1,0 +1,112 @@
+import { performance } from "node:perf_hooks";
+import Koa from "koa";
+import { Server } from "socket.io";
+import { afterEach, describe, expect, it } from "vitest";
+import { ExpirySchedule } from "../src/bridge/ExpirySchedule.js";
+import { bridgeSession, LiveStore, type SessionBridge } from "../src/index.js";
+import { waitUntil } from "./helpers/redis.js";
+import { recordEvents, SyncMapStore } from "./helpers/storeFixtures.js";
+import { KEYS } from "./helpers/server.js";
+
+// Large enough that one unsliced pass holds the loop for several hundred ms
+// here; the bound is generous because the machine is shared.
+const N = 200_000;
+const BOUND_MS = 200;
+const TIMEOUT = 60_000;
+
+const closing: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const close of closing.splice(0)) await close();
+});
+
+/** A listing store that keeps expired records until a cleanup removes them. */
+class KeepingStore extends SyncMapStore {
+  list(): string[] {
+    return [...this.records.keys()];
+  }
+}
+
+/** The longest gap between ticks of a 1 ms interval while `run` runs: how long the loop was held. */
+async function longestStall(run: () => Promise<unknown>): Promise<number> {
+  let last = performance.now();
+  let longest = 0;
+  const probe = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 1);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    last = performance.now();
+    longest = 0;
+    await run();
+    // The tick after the last piece of work measures that piece too.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return longest;
+  } finally {
+    clearInterval(probe);
+  }
+}
+
+function bareBridge(store: KeepingStore): SessionBridge {
+  const app = new Koa();
+  app.keys = KEYS;
+  const bridge = bridgeSession(app, new Server(), { store });
+  closing.push(() => bridge.close());
+  return bridge;
+}
+
+describe("sweeps over many sessions yield to the event loop", () => {
+  it(`cleanup() over ${N} expired records: same count and one event, joined by a second call, loop never held ${BOUND_MS} ms`, { timeout: TIMEOUT }, async () => {
+    const store = new KeepingStore();
+    const expiresAt = Date.now() - 1000;
+    for (let i = 0; i < N; i++) store.records.set(`s${i}`, { session: "{}", expiresAt, ttl: 1000 });
+    store.records.set("live", { session: "{}", expiresAt: Date.now() + 60_000, ttl: 60_000 });
+    const bridge = bareBridge(store);
+    const events = recordEvents(bridge);
+    let counts: number[] = [];
+
+    const stall = await longestStall(async () => {
+      const first = bridge.cleanup();
+      const second = bridge.cleanup();
+      expect(second).toBe(first);
+      counts = await Promise.all([first, second]);
+    });
+
+    expect(counts).toEqual([N, N]);
+    expect(events.cleanup).toEqual([N]);
+    expect([...store.records.keys()]).toEqual(["live"]);
+    expect(stall).toBeLessThan(BOUND_MS);
+    // A cleanup after the joined one runs again.
+    expect(await bridge.cleanup()).toBe(0);
+    expect(events.cleanup).toEqual([N, 0]);
+  });
+
+  it(`LiveStore dropping ${N} expired records by itself never holds the loop ${BOUND_MS} ms`, { timeout: TIMEOUT }, async () => {
+    const store = new LiveStore();
+    let reported = 0;
+    closing.push(store.subscribe(() => reported++));
+    const expiresAt = Date.now() + 10;
+    for (let i = 0; i < N; i++) store.set(`s${i}`, { session: "{}", expiresAt, ttl: 1000 });
+
+    const stall = await longestStall(() => waitUntil(() => store.size === 0, 30_000, "the records to go"));
+
+    expect(reported).toBe(N);
+    expect(stall).toBeLessThan(BOUND_MS);
+  });
+
+  it(`an expiry schedule handing over ${N} due ids never holds the loop ${BOUND_MS} ms`, { timeout: TIMEOUT }, async () => {
+    const handed = new Set<string>();
+    const schedule = new ExpirySchedule((ids) => {
+      for (const id of ids) handed.add(id);
+    });
+    closing.push(() => schedule.close());
+    const at = Date.now();
+    for (let i = 0; i < N; i++) schedule.schedule(`s${i}`, at);
+
+    const stall = await longestStall(() => waitUntil(() => handed.size === N, 30_000, "every id"));
+
+    expect(schedule.size).toBe(0);
+    expect(stall).toBeLessThan(BOUND_MS);
+  });
+});
