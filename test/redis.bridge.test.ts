@@ -49,7 +49,7 @@ describe.skipIf(!available)("bridges sharing a RedisStore prefix", () => {
     await waitUntil(() => events.set.length === 1);
     expect(events.set).toEqual([{ clientId, sessionId, isNew: false, isInit: false }]);
     // rolling: a request that changes nothing rewrites the record for its TTL only.
-    const key = `${prefix}${sessionId}`;
+    const key = `${prefix}{${sessionId}}`;
     await new Promise((resolve) => setTimeout(resolve, 30));
     const before = await clients[0]!.pttl(key);
     await a.get("/session", jar);
@@ -89,8 +89,8 @@ describe.skipIf(!available)("bridges sharing a RedisStore prefix", () => {
   it("a cleanup on A that removes an expired session detaches it on B", async () => {
     const { clientId, sessionId, socket } = await shared();
     // Expired by the bridge's clock while Redis still keeps the key.
-    const stored = JSON.parse((await clients[0]!.get(`${prefix}${sessionId}`))!) as StoreState;
-    await clients[0]!.set(`${prefix}${sessionId}`, JSON.stringify({ ...stored, expiresAt: Date.now() - 1000 }), "PX", 60_000);
+    const stored = JSON.parse((await clients[0]!.get(`${prefix}{${sessionId}}`))!) as StoreState;
+    await clients[0]!.set(`${prefix}{${sessionId}}`, JSON.stringify({ ...stored, expiresAt: Date.now() - 1000 }), "PX", 60_000);
     const events = recordEvents(b.bridge);
     const notice = new Promise((resolve) => socket.once("session:destroyed", resolve));
     expect(await a.bridge.cleanup()).toBe(1);
@@ -100,7 +100,7 @@ describe.skipIf(!available)("bridges sharing a RedisStore prefix", () => {
 
   it("a session Redis dropped by itself is detached on the next read, without a keyspace notification", async () => {
     const { clientId, sessionId, socket } = await shared();
-    await clients[0]!.del(`${prefix}${sessionId}`); // as an expiry would, unannounced
+    await clients[0]!.del(`${prefix}{${sessionId}}`); // as an expiry would, unannounced
     const events = recordEvents(b.bridge);
     expect(await socket.emitWithAck("session:get")).toEqual({ missing: true });
     expect(events.destroy).toEqual([{ clientId, sessionId }]);

@@ -156,7 +156,7 @@ describe.skipIf(!available)("Redis expiry", () => {
     const events = recordEvents(server.bridge);
     // Another app's key on the same Redis expires too, and is none of the bridge's business.
     await client.set(`other:${sessionId}`, "x", "PX", 20);
-    await client.pexpire(`${prefix}${sessionId}`, 20);
+    await client.pexpire(`${prefix}{${sessionId}}`, 20);
     expect(await notice).toEqual({ sessionId });
     expect(events.destroy).toEqual([{ clientId, sessionId }]);
     expect(server.bridge.getSessionId(clientId)).toBeUndefined();
@@ -173,8 +173,8 @@ describe.skipIf(!available)("Redis expiry", () => {
     const sessionId = jar.get("test.sid")!;
     const clientId = jar.get("test.sid.cid")!;
     const events = recordEvents(server.bridge);
-    await client.pexpire(`${prefix}${sessionId}`, 1);
-    await waitUntil(async () => (await client.exists(`${prefix}${sessionId}`)) === 0);
+    await client.pexpire(`${prefix}{${sessionId}}`, 1);
+    await waitUntil(async () => (await client.exists(`${prefix}{${sessionId}}`)) === 0);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(events.destroy).toEqual([]);
     expect(server.bridge.getSessionId(clientId)).toBe(sessionId);
