@@ -1,4 +1,4 @@
-import { isNoScript, type RedisAccess, type RedisMaster, type RedisScript, type RedisSubscription } from "./client.js";
+import { isNoScript, onceAny, type RedisAccess, type RedisMaster, type RedisScript, type RedisSubscription } from "./client.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Method = (...args: any[]) => any;
@@ -16,6 +16,7 @@ export interface NodeRedisClientLike {
   duplicate: Method;
   connect: Method;
   on: Method;
+  once: Method;
   off: Method;
   readonly isOpen: boolean;
   readonly isReady: boolean;
@@ -71,17 +72,36 @@ function master(id: string, node: () => Promise<NodeRedisClientLike>): RedisMast
 
 /** RedisAccess over a node-redis 5+ client or cluster; connects it when the caller has not. */
 export function nodeRedisAccess(client: NodeRedisClientLike | NodeRedisClusterLike): RedisAccess {
-  let connecting: Promise<unknown> | undefined;
-  // connect-redis' users connect their client themselves; others hand it over unconnected.
-  const open = (): Promise<unknown> => {
-    if (!client.isOpen && !connecting) connecting = (client.connect() as Promise<unknown>).catch(() => {});
-    return connecting ?? Promise.resolve();
+  const cluster = isCluster(client) ? client : undefined;
+  // connect-redis' users connect their client themselves; others hand it over unconnected. Only a client
+  // that was not open when the store got it is connected here: one the user closes later stays closed.
+  let connected = client.isOpen;
+  let discovering: Promise<void> | undefined;
+  const open = async (): Promise<void> => {
+    if (connected) return;
+    if (!cluster) {
+      // A client retries its connection by itself: wait for the first attempt only, so that an
+      // unreachable Redis fails calls at once (disableOfflineQueue) instead of holding them.
+      discovering ??= Promise.race([(client.connect() as Promise<unknown>).catch(() => {}), onceAny(client, ["error", "end"])]).then(() => {
+        connected = true;
+      });
+      return discovering;
+    }
+    // A cluster routes commands only once it has found its slots; a failed discovery is tried again on the next call.
+    discovering ??= (async () => {
+      try {
+        await cluster.connect();
+        connected = true;
+      } finally {
+        discovering = undefined;
+      }
+    })();
+    await discovering;
   };
   const commands = async (): Promise<NodeRedisClientLike | NodeRedisClusterLike> => {
-    if (!client.isOpen) await open();
+    if (!connected) await open();
     return client;
   };
-  const cluster = isCluster(client) ? client : undefined;
   return {
     family: "node-redis",
     isCluster: cluster !== undefined,
@@ -111,7 +131,7 @@ export function nodeRedisAccess(client: NodeRedisClientLike | NodeRedisClusterLi
     },
     async masters() {
       if (!cluster) return [master("standalone", commands as () => Promise<NodeRedisClientLike>)];
-      await open();
+      await commands();
       return cluster.masters.map((m) => master(`${m.host}:${m.port}`, () => cluster.nodeClient(m) as Promise<NodeRedisClientLike>));
     },
     onReady(listener) {
