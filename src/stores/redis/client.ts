@@ -23,6 +23,11 @@ export interface RedisAccess {
   del(key: string): Promise<number>;
   /** Runs a Lua script by its SHA, loading it first where the node does not know it yet. */
   eval(script: RedisScript, keys: string[], args: (string | number)[]): Promise<unknown>;
+  /**
+   * Classic PUBLISH. On a cluster it goes through one master, the first by
+   * id (where the feed subscribes too): publishes sent to random nodes could
+   * reach a subscriber out of order.
+   */
   publish(channel: string, message: string): Promise<void>;
   /** The masters right now: the client itself when standalone, one entry per master on a cluster. */
   masters(): Promise<RedisMaster[]>;
@@ -53,6 +58,13 @@ export interface RedisSubscription {
 export interface RedisScript {
   readonly source: string;
   readonly sha: string;
+}
+
+/** The first of `items` by `id`: the master that carries the change channel. */
+export function firstById<T>(items: readonly T[], id: (item: T) => string): T | undefined {
+  let first: T | undefined;
+  for (const item of items) if (first === undefined || id(item) < id(first)) first = item;
+  return first;
 }
 
 /** Whether `error` is Redis' answer to an EVALSHA of a script it does not know. */

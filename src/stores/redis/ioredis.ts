@@ -1,4 +1,4 @@
-import { isNoScript, onceAny, type RedisAccess, type RedisMaster, type RedisScript, type RedisSubscription } from "./client.js";
+import { firstById, isNoScript, onceAny, type RedisAccess, type RedisMaster, type RedisScript, type RedisSubscription } from "./client.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Method = (...args: any[]) => any;
@@ -58,6 +58,11 @@ function master(id: string, node: IoredisClientLike): RedisMaster {
   };
 }
 
+const nodeId = (node: IoredisClientLike): string => {
+  const { host, port } = node.options as { host?: string; port?: number };
+  return `${host}:${port}`;
+};
+
 /** RedisAccess over an ioredis 5/6 client or cluster. */
 export function ioredisAccess(client: IoredisClientLike | IoredisClusterLike): RedisAccess {
   const cluster = "isCluster" in client && client.isCluster === true ? (client as IoredisClusterLike) : undefined;
@@ -85,14 +90,14 @@ export function ioredisAccess(client: IoredisClientLike | IoredisClusterLike): R
       }
     },
     async publish(channel, message) {
-      await client.publish(channel, message);
+      const via = cluster ? (firstById(cluster.nodes("master") as IoredisClientLike[], nodeId) ?? client) : client;
+      await via.publish(channel, message);
     },
     async masters() {
       if (standalone) return [master("standalone", standalone)];
       if (cluster!.status !== "ready") await onceAny(cluster!, ["ready", "error", "end"]);
       return (cluster!.nodes("master") as IoredisClientLike[]).map((node) => {
-        const { host, port } = node.options as { host?: string; port?: number };
-        return master(`${host}:${port}`, node);
+        return master(nodeId(node), node);
       });
     },
     onReady(listener) {

@@ -1,4 +1,4 @@
-import { isNoScript, onceAny, type RedisAccess, type RedisMaster, type RedisScript, type RedisSubscription } from "./client.js";
+import { firstById, isNoScript, onceAny, type RedisAccess, type RedisMaster, type RedisScript, type RedisSubscription } from "./client.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Method = (...args: any[]) => any;
@@ -127,7 +127,9 @@ export function nodeRedisAccess(client: NodeRedisClientLike | NodeRedisClusterLi
       }
     },
     async publish(channel, message) {
-      await (await commands()).publish(channel, message);
+      const c = await commands();
+      const first = cluster ? firstById(cluster.masters, (m) => `${m.host}:${m.port}`) : undefined;
+      await (first ? ((await cluster!.nodeClient(first)) as NodeRedisClientLike) : c).publish(channel, message);
     },
     async masters() {
       if (!cluster) return [master("standalone", commands as () => Promise<NodeRedisClientLike>)];
