@@ -31,6 +31,12 @@ export interface RedisAccess {
   publish(channel: string, message: string): Promise<void>;
   /** The masters right now: the client itself when standalone, one entry per master on a cluster. */
   masters(): Promise<RedisMaster[]>;
+  /**
+   * Asks the cluster for its current slots, so masters added since are
+   * known even when no command of the user's met a MOVED reply. Absent
+   * where the client offers no public way (node-redis: it rediscovers on MOVED).
+   */
+  discover?(): Promise<void>;
   /** Calls `listener` each time the client (re)connects and can send commands; returns the function that stops it. */
   onReady(listener: () => void): () => void;
 }

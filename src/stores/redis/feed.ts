@@ -41,7 +41,10 @@ export class RedisFeed {
     void this.#refresh();
     this.#stops.push(this.#access.onReady(() => void this.#refresh()));
     if (this.#access.isCluster) {
-      const timer = setInterval(() => void this.#refresh(), TOPOLOGY_CHECK_MS);
+      const timer = setInterval(() => {
+        void this.#access.discover?.().then(() => this.#refresh(), () => {});
+        void this.#refresh();
+      }, TOPOLOGY_CHECK_MS);
       timer.unref();
       this.#stops.push(() => clearInterval(timer));
     }

@@ -25,6 +25,7 @@ export interface IoredisClientLike {
 export interface IoredisClusterLike extends Omit<IoredisClientLike, "scan" | "scanStream" | "duplicate" | "options"> {
   isCluster: true;
   nodes: Method;
+  refreshSlotsCache: Method;
   options?: { keyPrefix?: string | undefined } | undefined;
 }
 
@@ -36,7 +37,14 @@ export function isIoredis(client: unknown): client is IoredisClientLike | Ioredi
 }
 
 // Subscriber connections wait for Redis as long as it takes and resubscribe themselves (below), not through ioredis.
-const SUBSCRIBER = { enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: false, lazyConnect: false } as const;
+// A cluster's node connections never reconnect by themselves (the Cluster does it for them): ours must.
+const SUBSCRIBER = {
+  enableOfflineQueue: true,
+  maxRetriesPerRequest: null,
+  autoResubscribe: false,
+  lazyConnect: false,
+  retryStrategy: (times: number) => Math.min(50 * times, 2000),
+} as const;
 
 function master(id: string, node: IoredisClientLike): RedisMaster {
   return {
@@ -100,6 +108,9 @@ export function ioredisAccess(client: IoredisClientLike | IoredisClusterLike): R
         return master(nodeId(node), node);
       });
     },
+    ...(cluster && {
+      discover: () => new Promise<void>((resolve) => (cluster.refreshSlotsCache as (done: () => void) => void)(() => resolve())),
+    }),
     onReady(listener) {
       client.on("ready", listener);
       return () => client.off("ready", listener);
