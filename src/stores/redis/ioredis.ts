@@ -98,6 +98,8 @@ export function ioredisAccess(client: IoredisClientLike | IoredisClusterLike): R
       }
     },
     async publish(channel, message) {
+      // Before the cluster knows its nodes, a publish would go to whichever node: wait, to keep the order.
+      if (cluster && cluster.status !== "ready") await onceAny(cluster, ["ready", "error", "end"]);
       const via = cluster ? (firstById(cluster.nodes("master") as IoredisClientLike[], nodeId) ?? client) : client;
       await via.publish(channel, message);
     },
