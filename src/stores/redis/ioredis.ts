@@ -23,7 +23,7 @@ export interface IoredisClientLike {
 
 /** What RedisStore sees of an ioredis `Cluster`. */
 export interface IoredisClusterLike extends Omit<IoredisClientLike, "scan" | "scanStream" | "duplicate" | "options"> {
-  isCluster: true;
+  isCluster: boolean;
   nodes: Method;
   refreshSlotsCache: Method;
   options?: { keyPrefix?: string | undefined } | undefined;
