@@ -90,7 +90,9 @@ describe.skipIf(!canStart)("RedisStore on a changing cluster", () => {
       const knowsFour = async (p: string) => (await run("redis-cli", ["-p", p, "cluster", "info"])).stdout.includes("cluster_known_nodes:4");
       await waitUntil(async () => (await Promise.all(ports.map(knowsFour))).every(Boolean), 20_000, "every node to know the new one");
       const id = (await run("redis-cli", ["-p", String(port), "cluster", "myid"])).stdout.trim();
-      await run("redis-cli", ["--cluster", "reshard", `${first.hostname}:${first.port}`, "--cluster-from", "all", "--cluster-to", id, "--cluster-slots", "4096", "--cluster-yes"], { timeout: 60_000 });
+      // redis-cli refuses to reshard while the nodes still disagree about the new one: try again then.
+      const reshard = ["--cluster", "reshard", `${first.hostname}:${first.port}`, "--cluster-from", "all", "--cluster-to", id, "--cluster-slots", "4096", "--cluster-yes"];
+      await waitUntil(() => run("redis-cli", reshard, { timeout: 60_000 }).then(() => true, () => false), 60_000, "a resharding redis-cli accepts");
       // Four masters now, each with the store's expiry subscriber.
       await admin.cluster("SLOTS");
       await waitUntil(async () => {
