@@ -1,34 +1,58 @@
-import type { Redis } from "ioredis";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type Cluster, Redis } from "ioredis";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ms, type StoreState } from "../src/index.js";
 import { RedisStore } from "../src/redis.js";
-import { deleteKeys, redisAvailable, redisClient, subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
+import { deleteKeys, REDIS_URL, redisAvailable, subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
+import { clusterClient, stopTestCluster, testCluster } from "./helpers/redisCluster.js";
+import { type ClientFamily, type FamilyClient, openClient, type RedisTopology } from "./helpers/redisFlavors.js";
 import { closeAll, CookieJar, startServer, type TestServer } from "./helpers/server.js";
 import { recordEvents } from "./helpers/storeFixtures.js";
 
 const available = await redisAvailable();
+const cluster = await testCluster();
+afterAll(stopTestCluster);
+
+const topologies: RedisTopology[] = [
+  ...(available ? [{ kind: "standalone" as const, urls: [REDIS_URL] }] : []),
+  ...(cluster ? [{ kind: "cluster" as const, urls: cluster.urls }] : []),
+];
+const families: ClientFamily[] = ["ioredis5", "ioredis6", "redis5", "redis6"];
+
+function adminOf(topology: RedisTopology): Redis | Cluster {
+  if (topology.kind === "cluster") return clusterClient(topology.urls);
+  const admin = new Redis(topology.urls[0]!, { maxRetriesPerRequest: 1 });
+  admin.on("error", () => {});
+  return admin;
+}
 
 // Two bridges in one process, each with its own client and RedisStore on one
 // prefix: the change feed treats them as two nodes (the cross-process test
 // with real child processes is test/redis.cluster.test.ts).
-describe.skipIf(!available)("bridges sharing a RedisStore prefix", () => {
+for (const topology of topologies) for (const family of families) describe(`bridges sharing a RedisStore prefix (${family}, ${topology.kind})`, () => {
   let prefix: string;
-  let clients: Redis[];
+  let users: FamilyClient[];
+  /** Raw key access for the tests, and a listener on the change channel. */
+  let clients: (Redis | Cluster)[];
+  const messages: string[] = [];
   let a: TestServer;
   let b: TestServer;
 
   beforeEach(async () => {
     prefix = testPrefix();
-    clients = [redisClient(), redisClient()];
-    a = await startServer({ store: new RedisStore({ client: clients[0]!, prefix }), onSessionDestroy: "notify", rolling: true });
-    b = await startServer({ store: new RedisStore({ client: clients[1]!, prefix }), onSessionDestroy: "notify", rolling: true });
-    await subscribed(clients[0]!, `${prefix}changes`, 2);
+    users = [await openClient(family, topology), await openClient(family, topology)];
+    clients = [adminOf(topology), adminOf(topology)];
+    clients[1]!.on("message", (_channel: string, text: string) => messages.push(text));
+    await clients[1]!.subscribe(`${prefix}changes`);
+    a = await startServer({ store: new RedisStore({ client: users[0]!.client, prefix }), onSessionDestroy: "notify", rolling: true });
+    b = await startServer({ store: new RedisStore({ client: users[1]!.client, prefix }), onSessionDestroy: "notify", rolling: true });
+    await subscribed(clients[0]!, `${prefix}changes`, 3);
   });
 
   afterEach(async () => {
     await closeAll();
     await deleteKeys(clients[0]!, prefix);
-    for (const client of clients) await client.quit();
+    for (const client of clients) client.disconnect();
+    for (const user of users) await user.close();
   });
 
   /** A session created over HTTP on A and mapped on B through a socket. */
@@ -36,6 +60,8 @@ describe.skipIf(!available)("bridges sharing a RedisStore prefix", () => {
     const jar = new CookieJar();
     await a.get("/inc", jar);
     const sessionId = jar.get("test.sid")!;
+    // Once this listener has A's announcement, B has it too: B's socket then attaches after it.
+    await waitUntil(() => messages.some((text) => text.includes(sessionId)), 10_000, "A's announcement");
     const clientId = jar.get("test.sid.cid")!;
     const socket = await b.connect(jar);
     expect(await socket.emitWithAck("whoami")).toEqual({ clientId, sessionId });
@@ -49,7 +75,7 @@ describe.skipIf(!available)("bridges sharing a RedisStore prefix", () => {
     await waitUntil(() => events.set.length === 1);
     expect(events.set).toEqual([{ clientId, sessionId, isNew: false, isInit: false }]);
     // rolling: a request that changes nothing rewrites the record for its TTL only.
-    const key = `${prefix}${sessionId}`;
+    const key = `${prefix}{${sessionId}}`;
     await new Promise((resolve) => setTimeout(resolve, 30));
     const before = await clients[0]!.pttl(key);
     await a.get("/session", jar);
@@ -89,8 +115,8 @@ describe.skipIf(!available)("bridges sharing a RedisStore prefix", () => {
   it("a cleanup on A that removes an expired session detaches it on B", async () => {
     const { clientId, sessionId, socket } = await shared();
     // Expired by the bridge's clock while Redis still keeps the key.
-    const stored = JSON.parse((await clients[0]!.get(`${prefix}${sessionId}`))!) as StoreState;
-    await clients[0]!.set(`${prefix}${sessionId}`, JSON.stringify({ ...stored, expiresAt: Date.now() - 1000 }), "PX", 60_000);
+    const stored = JSON.parse((await clients[0]!.get(`${prefix}{${sessionId}}`))!) as StoreState;
+    await clients[0]!.set(`${prefix}{${sessionId}}`, JSON.stringify({ ...stored, expiresAt: Date.now() - 1000 }), "PX", 60_000);
     const events = recordEvents(b.bridge);
     const notice = new Promise((resolve) => socket.once("session:destroyed", resolve));
     expect(await a.bridge.cleanup()).toBe(1);
@@ -100,7 +126,7 @@ describe.skipIf(!available)("bridges sharing a RedisStore prefix", () => {
 
   it("a session Redis dropped by itself is detached on the next read, without a keyspace notification", async () => {
     const { clientId, sessionId, socket } = await shared();
-    await clients[0]!.del(`${prefix}${sessionId}`); // as an expiry would, unannounced
+    await clients[0]!.del(`${prefix}{${sessionId}}`); // as an expiry would, unannounced
     const events = recordEvents(b.bridge);
     expect(await socket.emitWithAck("session:get")).toEqual({ missing: true });
     expect(events.destroy).toEqual([{ clientId, sessionId }]);

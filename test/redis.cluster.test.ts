@@ -1,10 +1,28 @@
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CookieJar } from "./helpers/cookieJar.js";
-import { deleteKeys, redisAvailable, redisClient, subscribed, testPrefix } from "./helpers/redis.js";
+import { Redis, type Cluster } from "ioredis";
+import { deleteKeys, REDIS_URL, redisAvailable, subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
+import { clusterClient, stopTestCluster, testCluster } from "./helpers/redisCluster.js";
+import type { ClientFamily, RedisTopology } from "./helpers/redisFlavors.js";
 import { type RedisNode, startRedisNode, stopRedisNodes } from "./helpers/redisNodes.js";
 
 const available = await redisAvailable();
+const cluster = await testCluster();
+afterAll(stopTestCluster);
+
+const topologies: RedisTopology[] = [
+  ...(available ? [{ kind: "standalone" as const, urls: [REDIS_URL] }] : []),
+  ...(cluster ? [{ kind: "cluster" as const, urls: cluster.urls }] : []),
+];
+const families: ClientFamily[] = ["ioredis5", "ioredis6", "redis5", "redis6"];
+
+function adminOf(topology: RedisTopology): Redis | Cluster {
+  if (topology.kind === "cluster") return clusterClient(topology.urls);
+  const admin = new Redis(topology.urls[0]!, { maxRetriesPerRequest: 1 });
+  admin.on("error", () => {});
+  return admin;
+}
 
 /** Resolves every `event` the socket receives from now on, by reference. */
 function collect<T>(socket: ClientSocket, event: string): T[] {
@@ -19,22 +37,30 @@ function nextOf<T>(socket: ClientSocket, event: string): Promise<T> {
 
 // Two real server processes (Koa + socket.io with @socket.io/redis-adapter +
 // bridge + RedisStore, from the built package) sharing one Redis.
-describe.skipIf(!available)("two processes on one Redis", () => {
+for (const topology of topologies) for (const family of families) describe(`two processes on one Redis (${family}, ${topology.kind})`, () => {
   const prefix = testPrefix();
   let a: RedisNode;
   let b: RedisNode;
+  /** The change channel's messages as the nodes receive them. */
+  let listener: Redis | Cluster;
+  const messages: string[] = [];
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([startRedisNode(prefix), startRedisNode(prefix)]);
+    listener = adminOf(topology);
+    listener.on("message", (_channel: string, text: string) => messages.push(text));
+    await listener.subscribe(`${prefix}changes`);
+    const target = { client: family, topology };
+    [a, b] = await Promise.all([startRedisNode(prefix, {}, target), startRedisNode(prefix, {}, target)]);
     // Both change feeds are live before the first write.
-    const client = redisClient();
-    await subscribed(client, `${prefix}changes`, 2);
+    const client = adminOf(topology);
+    await subscribed(client, `${prefix}changes`, 3);
     await client.quit();
   }, 60_000);
 
   afterAll(async () => {
+    listener.disconnect();
     await stopRedisNodes();
-    const client = redisClient();
+    const client = adminOf(topology);
     await deleteKeys(client, prefix);
     await client.quit();
   });
@@ -44,7 +70,11 @@ describe.skipIf(!available)("two processes on one Redis", () => {
     const res = await a.get("/inc", jar);
     expect(res.status).toBe(200);
     // The body is written before koa-session commits: the new id is in the cookie.
-    return { jar, clientId: res.body.clientId, sessionId: jar.get("test.sid")! };
+    const sessionId = jar.get("test.sid")!;
+    // B hears of the new session at the latest when this listener does (Redis sends to all subscribers
+    // at once): before it, a socket on B could attach first and then hear the creation as a change.
+    await waitUntil(() => messages.some((text) => text.includes(sessionId)), 10_000, "A's announcement");
+    return { jar, clientId: res.body.clientId, sessionId };
   }
 
   it("a socket on B reads and edits the session an HTTP request created on A", async () => {

@@ -1,8 +1,12 @@
-import type { Redis } from "ioredis";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/redis.js";
 import { redisAvailable, redisClient, subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
 import { type OwnRedis, sparePort, startOwnRedis, stopOwnRedis } from "./helpers/redisServer.js";
+import { openClient } from "./helpers/redisFlavors.js";
 import { closeAll, CookieJar, startServer, type TestServer } from "./helpers/server.js";
 import { recordEvents } from "./helpers/storeFixtures.js";
 
@@ -156,7 +160,7 @@ describe.skipIf(!available)("Redis expiry", () => {
     const events = recordEvents(server.bridge);
     // Another app's key on the same Redis expires too, and is none of the bridge's business.
     await client.set(`other:${sessionId}`, "x", "PX", 20);
-    await client.pexpire(`${prefix}${sessionId}`, 20);
+    await client.pexpire(`${prefix}{${sessionId}}`, 20);
     expect(await notice).toEqual({ sessionId });
     expect(events.destroy).toEqual([{ clientId, sessionId }]);
     expect(server.bridge.getSessionId(clientId)).toBeUndefined();
@@ -173,8 +177,8 @@ describe.skipIf(!available)("Redis expiry", () => {
     const sessionId = jar.get("test.sid")!;
     const clientId = jar.get("test.sid.cid")!;
     const events = recordEvents(server.bridge);
-    await client.pexpire(`${prefix}${sessionId}`, 1);
-    await waitUntil(async () => (await client.exists(`${prefix}${sessionId}`)) === 0);
+    await client.pexpire(`${prefix}{${sessionId}}`, 1);
+    await waitUntil(async () => (await client.exists(`${prefix}{${sessionId}}`)) === 0);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(events.destroy).toEqual([]);
     expect(server.bridge.getSessionId(clientId)).toBe(sessionId);
@@ -182,4 +186,70 @@ describe.skipIf(!available)("Redis expiry", () => {
     expect(events.destroy).toEqual([{ clientId, sessionId }]);
     expect(server.bridge.getSessionId(clientId)).toBeUndefined();
   });
+});
+
+describe.skipIf(!available)("RedisStore when Redis goes away", () => {
+  afterAll(stopOwnRedis);
+
+  const state = () => ({ session: "{}", expiresAt: Date.now() + 60_000, ttl: 60_000 });
+
+  it("close() resolves while Redis is unreachable and reports the announcement it could not send", async () => {
+    const redis = await startOwnRedis();
+    // ioredis' defaults: commands wait for a reconnect forever, as a new user's client would.
+    const client = new Redis(redis.url);
+    client.on("error", () => {});
+    opened.push(client);
+    const errors: Error[] = [];
+    const store = new RedisStore({ client, onError: (error) => errors.push(error) });
+    store.subscribe(() => {});
+    expect(await store.set("s1", state())).toBe(true);
+    // Killed before the announcement goes out (it waits for the end of this event-loop turn).
+    await redis.stop();
+    await store.close();
+    expect(errors.map((e) => e.message)).toEqual([
+      "[koa-io-session] RedisStore closed while Redis did not answer: 1 announcement(s) of session changes did not reach Redis.",
+    ]);
+  }, 15_000);
+
+  it("retries a lock release that failed while Redis was down once it is back, so the lock does not wait for its TTL", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kis-aof-"));
+    const redis = await startOwnRedis(["--appendonly", "yes", "--appendfsync", "always", "--dir", dir]);
+    try {
+      const client = clientOf(redis.url);
+      const errors: Error[] = [];
+      const store = new RedisStore({ client, lockTtlMs: 60_000, onError: (error) => errors.push(error) });
+      const admin = clientOf(redis.url);
+      await store.withLock("s", async () => {
+        expect(await admin.exists(store.lockKeyOf("s"))).toBe(1);
+        await redis.stop();
+      });
+      await redis.start(); // the append-only file brings the lock key back, with most of its 60 s TTL
+      await waitUntil(async () => (await admin.exists(store.lockKeyOf("s")).catch(() => 1)) === 0, 10_000, "the retried release");
+      const other = new RedisStore({ client: admin, lockWaitMs: 100 });
+      expect(await other.withLock("s", async () => "free")).toBe("free");
+      await store.close();
+      expect(errors.filter((e) => e.message.includes("lock"))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  for (const family of ["ioredis5", "redis5"] as const) {
+    it(`${family}: fails calls with the documented error while Redis is unreachable at start, then recovers by itself`, async () => {
+      const redis = await startOwnRedis();
+      await redis.stop();
+      const user = await openClient(family, { kind: "standalone", urls: [redis.url] });
+      try {
+        const store = new RedisStore({ client: user.client });
+        await expect(store.get("abc")).rejects.toThrow(/^\[koa-io-session\] RedisStore could not read session "abc": /);
+        await expect(store.set("abc", state())).rejects.toThrow(/^\[koa-io-session\] RedisStore could not write session "abc": /);
+        await redis.start();
+        await waitUntil(() => store.set("abc", state()).then(() => true, () => false), 15_000, "a write after Redis started");
+        expect(await store.get("abc")).toEqual(expect.objectContaining({ session: "{}" }));
+        await store.close();
+      } finally {
+        await user.close();
+      }
+    }, 30_000);
+  }
 });

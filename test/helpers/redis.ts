@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from "ioredis";
+import { type Cluster, Redis, type RedisOptions } from "ioredis";
 import { generateUid } from "../../src/index.js";
 
 /** The Redis the tests use: `REDIS_URL`, or the local default. */
@@ -46,16 +46,27 @@ export function testPrefix(): string {
   return `kis:test:${generateUid(10)}:`;
 }
 
-/** Deletes every key of `prefix` (records and locks), by SCAN; resolves how many were deleted. */
-export async function deleteKeys(client: Redis, prefix: string): Promise<number> {
+/** The masters of `client`: the client itself, or each master of a Cluster. */
+export function mastersOf(client: Redis | Cluster): Redis[] {
+  return "isCluster" in client && client.isCluster ? (client as Cluster).nodes("master") : [client as Redis];
+}
+
+/**
+ * Deletes every key of `prefix` (records, locks, and keys of the layout
+ * before 0.2) on every master, one key per DEL (a cluster has no cross-slot
+ * DEL); resolves how many were deleted.
+ */
+export async function deleteKeys(client: Redis | Cluster, prefix: string): Promise<number> {
   let deleted = 0;
-  for (const pattern of [`${prefix}*`, `lock:${prefix}*`]) {
-    let cursor = "0";
-    do {
-      const [next, keys] = await client.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-      cursor = next;
-      if (keys.length) deleted += await client.del(...keys);
-    } while (cursor !== "0");
+  for (const node of mastersOf(client)) {
+    for (const pattern of [`${prefix}*`, `lock:${prefix}*`]) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+        cursor = next;
+        for (const key of keys) deleted += await node.del(key);
+      } while (cursor !== "0");
+    }
   }
   return deleted;
 }
@@ -70,12 +81,16 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, timeout
 }
 
 /** How many connections are subscribed to `channel` (PUBSUB NUMSUB). */
-export async function subscriberCount(client: Redis, channel: string): Promise<number> {
-  const reply = (await client.pubsub("NUMSUB", channel)) as [string, number];
-  return Number(reply[1]);
+export async function subscriberCount(client: Redis | Cluster, channel: string): Promise<number> {
+  let count = 0;
+  for (const node of mastersOf(client)) {
+    const reply = (await node.pubsub("NUMSUB", channel)) as [string, number];
+    count += Number(reply[1]);
+  }
+  return count;
 }
 
 /** Resolves once `count` connections are subscribed to `channel`. */
-export function subscribed(client: Redis, channel: string, count: number): Promise<void> {
+export function subscribed(client: Redis | Cluster, channel: string, count: number): Promise<void> {
   return waitUntil(async () => (await subscriberCount(client, channel)) === count, 10_000, `${count} subscriber(s) on ${channel}`);
 }

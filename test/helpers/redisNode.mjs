@@ -1,22 +1,45 @@
 // One node of a cluster test: Koa + socket.io (redis-adapter) + bridge + RedisStore,
 // importing the BUILT package by self-reference. Prints `READY <port>` and one
-// `EVENT <json>` line per bridge event. Env: REDIS_URL, PREFIX, BRIDGE_OPTS (JSON).
+// `EVENT <json>` line per bridge event. Env: REDIS_URL, or REDIS_CLUSTER_URLS
+// (comma-separated) for a cluster; CLIENT (ioredis5 | ioredis6 | redis5 | redis6,
+// default ioredis5): the family of the store's client; PREFIX; BRIDGE_OPTS (JSON).
 import { createServer } from "node:http";
 import { createAdapter } from "@socket.io/redis-adapter";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import Koa from "koa";
 import { Server } from "socket.io";
 import bridgeSession from "koa-io-session";
 import { RedisStore } from "koa-io-session/redis";
 
-const { REDIS_URL, PREFIX } = process.env;
+const { REDIS_URL, PREFIX, CLIENT = "ioredis5" } = process.env;
+const clusterUrls = process.env.REDIS_CLUSTER_URLS?.split(",").filter(Boolean);
+const nodes = clusterUrls?.map((url) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) }));
 const print = (line) => process.stdout.write(`${line}\n`);
 
-const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-const pub = new Redis(REDIS_URL);
+/** The store's client, of the family under test, as the README shows it. */
+async function storeClient() {
+  if (CLIENT.startsWith("ioredis")) {
+    const { Redis: R, Cluster: C } = await import(CLIENT === "ioredis6" ? "ioredis6" : "ioredis");
+    const c = nodes ? new C(nodes, { redisOptions: { maxRetriesPerRequest: 1 } }) : new R(REDIS_URL, { maxRetriesPerRequest: 1 });
+    c.on("error", () => {});
+    return { client: c, close: () => c.disconnect() };
+  }
+  const { createClient, createCluster } = await import(CLIENT === "redis6" ? "redis6" : "redis");
+  const c = nodes
+    ? createCluster({ rootNodes: clusterUrls.map((url) => ({ url })), defaults: { disableOfflineQueue: true } })
+    : createClient({ url: REDIS_URL, disableOfflineQueue: true });
+  c.on("error", () => {});
+  await c.connect();
+  return { client: c, close: () => c.destroy() };
+}
+
+const user = await storeClient();
+const client = user.client;
+// The socket.io adapter is not under test: ioredis, standalone or cluster.
+const pub = nodes ? new Cluster(nodes) : new Redis(REDIS_URL);
 const sub = pub.duplicate();
-for (const connection of [client, pub, sub]) connection.on("error", () => {});
-await Promise.all([client, pub, sub].map((c) => (c.status === "ready" ? null : new Promise((resolve) => c.once("ready", resolve)))));
+for (const connection of [pub, sub]) connection.on("error", () => {});
+await Promise.all([pub, sub].map((c) => (c.status === "ready" ? null : new Promise((resolve) => c.once("ready", resolve)))));
 
 const app = new Koa();
 app.keys = ["cluster-key-one-0123456789abcdefghij", "cluster-key-two-0123456789abcdefghij"];
@@ -83,6 +106,7 @@ process.on("SIGTERM", async () => {
   await bridge.close();
   io.close();
   await store.close();
-  for (const connection of [client, pub, sub]) connection.disconnect();
+  user.close();
+  for (const connection of [pub, sub]) connection.disconnect();
   process.exit(0);
 });

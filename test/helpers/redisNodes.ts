@@ -5,6 +5,7 @@ import request from "supertest";
 import { ensureBuilt, ROOT } from "./build.js";
 import type { CookieJar } from "./cookieJar.js";
 import { REDIS_URL } from "./redis.js";
+import type { ClientFamily, RedisTopology } from "./redisFlavors.js";
 
 /** A bridge event as a node prints it. */
 export interface NodeEvent {
@@ -31,10 +32,20 @@ export interface RedisNode {
 
 const running = new Set<RedisNode>();
 
+/** Where a node's store connects, and with which client family (default: ioredis 5 on `REDIS_URL`). */
+export interface RedisNodeTarget {
+  client?: ClientFamily;
+  topology?: RedisTopology;
+}
+
 /** Starts one node on `prefix` (builds dist/ first when stale). */
-export async function startRedisNode(prefix: string, bridgeOptions: object = {}, redisUrl = REDIS_URL): Promise<RedisNode> {
+export async function startRedisNode(prefix: string, bridgeOptions: object = {}, target: RedisNodeTarget = {}): Promise<RedisNode> {
   ensureBuilt();
-  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redisUrl, PREFIX: prefix, BRIDGE_OPTS: JSON.stringify(bridgeOptions) };
+  const topology = target.topology ?? { kind: "standalone", urls: [REDIS_URL] };
+  const env: NodeJS.ProcessEnv = { ...process.env, PREFIX: prefix, BRIDGE_OPTS: JSON.stringify(bridgeOptions), CLIENT: target.client ?? "ioredis5" };
+  delete env.REDIS_CLUSTER_URLS;
+  if (topology.kind === "cluster") env.REDIS_CLUSTER_URLS = topology.urls.join(",");
+  else env.REDIS_URL = topology.urls[0];
   delete env.NODE_OPTIONS;
   const child: ChildProcess = spawn(process.execPath, [join(ROOT, "test", "helpers", "redisNode.mjs")], {
     cwd: ROOT,

@@ -80,8 +80,8 @@ describe.skipIf(!available)("RedisStore", () => {
       const id = `r-${generateUid()}`;
       const written = state({ a: 1 }, ms.h());
       expect(await store.set(id, written)).toBe(true);
-      expect(JSON.parse((await client.get(`${prefix}${id}`))!)).toEqual(written);
-      const pttl = await client.pttl(`${prefix}${id}`);
+      expect(JSON.parse((await client.get(`${prefix}{${id}}`))!)).toEqual(written);
+      const pttl = await client.pttl(`${prefix}{${id}}`);
       expect(pttl).toBeGreaterThan(ms.h() - 1000);
       expect(pttl).toBeLessThanOrEqual(ms.h());
     });
@@ -90,7 +90,7 @@ describe.skipIf(!available)("RedisStore", () => {
       const server = await startServer({ store, maxAge: ms.h(2) });
       const jar = new CookieJar();
       await server.get("/inc", jar);
-      const pttl = await client.pttl(`${prefix}${jar.get("test.sid")}`);
+      const pttl = await client.pttl(`${prefix}{${jar.get("test.sid")}}`);
       expect(pttl).toBeGreaterThan(ms.h(2) + 10_000 - 2000);
       expect(pttl).toBeLessThanOrEqual(ms.h(2) + 10_000);
     });
@@ -99,7 +99,7 @@ describe.skipIf(!available)("RedisStore", () => {
       const id = `r-${generateUid()}`;
       await store.set(id, state({ a: 1 }, ms.h()));
       expect(await store.destroy(id)).toBe(true);
-      expect(await client.exists(`${prefix}${id}`)).toBe(0);
+      expect(await client.exists(`${prefix}{${id}}`)).toBe(0);
       expect(await store.destroy(id)).toBe(false);
     });
 
@@ -107,7 +107,7 @@ describe.skipIf(!available)("RedisStore", () => {
       const id = `r-${generateUid()}`;
       await store.set(id, state({ a: 1 }, ms.h()));
       expect(await store.set(id, state({ a: 2 }, -1))).toBe(false);
-      expect(await client.exists(`${prefix}${id}`)).toBe(0);
+      expect(await client.exists(`${prefix}{${id}}`)).toBe(0);
     });
 
     it("hands a record that is not its JSON to the bridge as an invalid session, which destroys it", async () => {
@@ -115,19 +115,19 @@ describe.skipIf(!available)("RedisStore", () => {
       const jar = new CookieJar();
       await server.get("/inc", jar);
       const sid = jar.get("test.sid")!;
-      await client.set(`${prefix}${sid}`, "not json", "PX", 60_000);
+      await client.set(`${prefix}{${sid}}`, "not json", "PX", 60_000);
       expect(await store.get(sid)).toEqual({ session: "not json", expiresAt: Number.MAX_SAFE_INTEGER, ttl: 0 });
       await expect(server.bridge.getById(sid)).rejects.toThrow(`[koa-io-session] Stored session "${sid}" is not valid JSON; the record was destroyed.`);
-      expect(await client.exists(`${prefix}${sid}`)).toBe(0);
+      expect(await client.exists(`${prefix}{${sid}}`)).toBe(0);
     });
 
     it("lists 10 000 sessions with SCAN, never KEYS, and leaves out other prefixes and lock keys", async () => {
       const ids = Array.from({ length: 10_000 }, (_, i) => `s${i}-${generateUid(6)}`);
       const value = JSON.stringify(state({ v: 1 }, ms.h()));
       const pipeline = client.pipeline();
-      for (const id of ids) pipeline.set(`${prefix}${id}`, value, "PX", ms.h());
+      for (const id of ids) pipeline.set(`${prefix}{${id}}`, value, "PX", ms.h());
       pipeline.set(`${prefix.slice(0, -1)}x:outside`, value, "PX", ms.h()); // shares the prefix minus its colon
-      pipeline.set(`lock:${prefix}${ids[0]}`, "token", "PX", ms.h());
+      pipeline.set(`${prefix}{${ids[0]}}:lock`, "token", "PX", ms.h());
       await pipeline.exec();
       const monitor = await redisClient().monitor();
       const commands: string[][] = [];
@@ -154,10 +154,10 @@ describe.skipIf(!available)("RedisStore", () => {
       try {
         const s = new RedisStore({ client: prefixed, prefix });
         await s.set("one", state({ v: 1 }, ms.h()));
-        expect(await client.exists(`app1:${prefix}one`)).toBe(1);
+        expect(await client.exists(`app1:${prefix}{one}`)).toBe(1);
         expect(await s.list()).toEqual(["one"]);
         expect(await s.get("one")).toEqual(expect.objectContaining({ session: JSON.stringify({ v: 1 }) }));
-        expect(await s.withLock("one", async () => client.exists(`app1:lock:${prefix}one`))).toBe(1);
+        expect(await s.withLock("one", async () => client.exists(`app1:${prefix}{one}:lock`))).toBe(1);
         expect(await s.destroy("one")).toBe(true);
       } finally {
         await deleteKeys(client, `app1:${prefix}`);
@@ -169,9 +169,9 @@ describe.skipIf(!available)("RedisStore", () => {
       const odd = `${prefix}[a]*?:`;
       const globbed = new RedisStore({ client, prefix: odd });
       await globbed.set("one", state({ v: 1 }, ms.h()));
-      await client.set(`${prefix}a:two`, "x", "PX", ms.h()); // would match an unescaped "[a]*"
+      await client.set(`${prefix}a:{two}`, "x", "PX", ms.h()); // would match an unescaped "[a]*"
       expect(await globbed.list()).toEqual(["one"]);
-      await client.del(`${odd}one`);
+      await client.del(`${odd}{one}`);
     });
   });
 
@@ -233,7 +233,7 @@ describe.skipIf(!available)("RedisStore", () => {
       await writer.destroy("s1");
       await waitUntil(() => changes.length === 1);
       expect(changes).toEqual([{ type: "destroy", sessionId: "s1" }]);
-      expect(await client.pttl(`${prefix}s1`)).toBe(-2);
+      expect(await client.pttl(`${prefix}{s1}`)).toBe(-2);
     });
 
     it("reports a destroy inside a request only once the request has settled", async () => {
@@ -243,7 +243,7 @@ describe.skipIf(!available)("RedisStore", () => {
       let settle!: () => void;
       const settled = new Promise<void>((resolve) => (settle = resolve));
       expect(await writer.destroy("old", { clientId: "c1", settled })).toBe(true);
-      expect(await client.exists(`${prefix}old`)).toBe(0);
+      expect(await client.exists(`${prefix}{old}`)).toBe(0);
       await writer.set("new", state({ v: 1 }, ms.h()), { clientId: "c1", isNew: true });
       await waitUntil(() => changes.length === 2);
       settle();
@@ -385,7 +385,7 @@ describe.skipIf(!available)("RedisStore", () => {
 
   describe("options", () => {
     it("rejects a missing client, an empty prefix and bad timings", () => {
-      expect(() => new RedisStore({} as never)).toThrow("[koa-io-session] Invalid 'client': expected an ioredis client, received undefined.");
+      expect(() => new RedisStore({} as never)).toThrow("[koa-io-session] Invalid 'client': expected an ioredis or node-redis client (standalone or cluster), received undefined.");
       expect(() => new RedisStore({ client, prefix: "" })).toThrow(TypeError);
       expect(() => new RedisStore({ client, prefix: "" })).toThrow(`Invalid 'prefix': expected a non-empty string, received "".`);
       expect(() => new RedisStore({ client, lockWaitMs: 0 })).toThrow("Invalid 'lockWaitMs': expected a positive integer, received 0.");
@@ -397,8 +397,8 @@ describe.skipIf(!available)("RedisStore", () => {
       const s = new RedisStore({ client, prefix: "app:s:" });
       expect(s.prefix).toBe("app:s:");
       expect(s.channel).toBe("app:s:changes");
-      expect(s.keyOf("x")).toBe("app:s:x");
-      expect(s.lockKeyOf("x")).toBe("lock:app:s:x");
+      expect(s.keyOf("x")).toBe("app:s:{x}");
+      expect(s.lockKeyOf("x")).toBe("app:s:{x}:lock");
       expect(new RedisStore({ client }).prefix).toBe("kis:sess:");
     });
   });

@@ -1,26 +1,36 @@
 import { randomUUID } from "node:crypto";
-import type { Redis } from "ioredis";
-import { invalidType, message } from "../errors.js";
-import { readBoolean, readPositive, readString } from "../validate.js";
-import { RedisLock } from "./redisLock.js";
-import type { SessionStore, StoreChange, StoreChangeMeta, StoreState } from "./types.js";
+import { invalidType, message } from "../../errors.js";
+import { readBoolean, readPositive, readString } from "../../validate.js";
+import type { SessionStore, StoreChange, StoreChangeMeta, StoreState } from "../types.js";
+import { type RedisClientLike, redisAccess } from "./access.js";
+import type { RedisAccess } from "./client.js";
+import { RedisFeed } from "./feed.js";
+import { RedisLock } from "./lock.js";
 
 /** Options of `new RedisStore(opt)`. */
 export interface RedisStoreOptions {
   /**
-   * Your `ioredis` client. The store never closes it; its subscriber is a
-   * `client.duplicate()`. Recommended: `maxRetriesPerRequest: 1` so calls fail
-   * fast while Redis is unreachable (see the README).
+   * Your Redis client: ioredis 5/6 `Redis` or `Cluster`, iovalkey, or
+   * node-redis 5+ `createClient()` / `createCluster()` (connected or not).
+   * The store never closes it; its subscribers are connections of their own.
+   * Make calls fail fast while Redis is unreachable (ioredis:
+   * `maxRetriesPerRequest: 1`; node-redis: `disableOfflineQueue: true`).
    */
-  client: Redis;
-  /** Prefix of the session keys; the change channel (`prefix + "changes"`) and lock keys (`"lock:" + prefix + id`) derive from it. Default: `"kis:sess:"`. */
+  client: RedisClientLike;
+  /** Prefix of the session keys (`prefix + "{" + id + "}"`, lock `… + ":lock"`) and of the change channel (`prefix + "changes"`). Default: `"kis:sess:"`. */
   prefix?: string;
   /**
    * Listen to Redis keyspace notifications, so a key Redis expires or evicts
-   * is reported at once (needs `notify-keyspace-events` with `E` and `x`/`e`).
-   * Without them an expiry is noticed on the next read. Default: `true`.
+   * is reported at once (needs `notify-keyspace-events` with `E` and `x`/`e`,
+   * on every node of a cluster). Without them an expiry is noticed on the next read. Default: `true`.
    */
   expiryEvents?: boolean;
+  /**
+   * Also read records of the layout before 0.2 (`prefix + id`, no hash tag)
+   * when a session has none in the current one, and delete them with the
+   * session; turn off once they have expired. Default: `true`.
+   */
+  legacyKeys?: boolean;
   /** Lifetime of a session lock in ms, renewed while its task runs. Default: `10000`. */
   lockTtlMs?: number;
   /** How long `withLock` waits for a lock another process holds, in ms, before it rejects. Default: `10000`. */
@@ -28,6 +38,9 @@ export interface RedisStoreOptions {
   /** Receives failures no caller can see (a delayed publish, a throwing listener). Default: a process warning. */
   onError?: (error: Error) => void;
 }
+
+/** How long `close()` waits for Redis to take the last announcements and lock releases. */
+const CLOSE_WAIT_MS = 2000;
 
 /** One change on the channel: type, session id, client id, whether the session is new. */
 interface WireChange {
@@ -56,52 +69,60 @@ function parseState(raw: string): StoreState {
   return { session: raw, expiresAt: Number.MAX_SAFE_INTEGER, ttl: 0 };
 }
 
+/** Resolves `promise`, or `undefined` once `ms` have passed. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Sessions in Redis (`koa-io-session/redis`): one key per session with
  * native expiry, a change feed over pub/sub so several processes share one
- * set of sessions, and a lock per session for `withSession`.
+ * set of sessions, and a lock per session for `withSession`. Works the same
+ * on every supported client family, standalone or on a Redis Cluster: a
+ * session's record and lock share one hash slot, and nothing spans sessions.
  */
 export class RedisStore implements SessionStore {
-  readonly #client: Redis;
+  readonly #redis: RedisAccess;
   readonly #prefix: string;
-  readonly #lockPrefix: string;
   /** The prefix as Redis sees it: ioredis adds the client's `keyPrefix` to keys, but not to SCAN patterns or notifications. */
   readonly #rawPrefix: string;
-  readonly #rawLockPrefix: string;
+  readonly #legacyKeys: boolean;
   readonly #channel: string;
   readonly #expiryChannels: string[];
   readonly #node = randomUUID();
-  /** How this process's own messages start (`#announce` writes `n` first). */
+  /** How this process's own messages start (`#flush` writes `n` first). */
   readonly #ownWirePrefix = `{"n":"${this.#node}"`;
   readonly #lock: RedisLock;
   readonly #onError: (error: Error) => void;
   readonly #listeners = new Set<(change: StoreChange) => void>();
-  #subscriber: Redis | undefined;
+  #feed: RedisFeed | undefined;
   /** Changes written but not yet announced: one PUBLISH per event-loop turn carries them all. */
   #outbox: WireChange[] = [];
+  /** Announcements on their way to Redis. */
+  readonly #sending = new Set<Promise<void>>();
 
   constructor(opt: RedisStoreOptions) {
     const options = (opt ?? {}) as unknown as Record<string, unknown>;
-    const client = options.client as Redis | undefined;
-    if (typeof client?.duplicate !== "function" || typeof client.set !== "function") {
-      throw invalidType("client", "an ioredis client", client);
-    }
+    const redis = redisAccess(options.client);
     const prefix = readString(options, "prefix", () => "kis:sess:");
     const onError = options.onError ?? ((error: Error) => process.emitWarning(error));
     if (typeof onError !== "function") throw invalidType("onError", "a function", onError);
     const expiryEvents = readBoolean(options, "expiryEvents", true);
 
-    this.#client = client;
+    this.#redis = redis;
     this.#prefix = prefix;
-    this.#lockPrefix = `lock:${prefix}`;
-    this.#rawPrefix = String(client.options?.keyPrefix ?? "") + prefix;
-    this.#rawLockPrefix = String(client.options?.keyPrefix ?? "") + this.#lockPrefix;
+    this.#rawPrefix = redis.keyPrefix + prefix;
+    this.#legacyKeys = readBoolean(options, "legacyKeys", true);
     this.#channel = `${prefix}changes`;
-    const db = Number(client.options?.db ?? 0);
-    this.#expiryChannels = expiryEvents ? [`__keyevent@${db}__:expired`, `__keyevent@${db}__:evicted`] : [];
+    this.#expiryChannels = expiryEvents ? [`__keyevent@${redis.db}__:expired`, `__keyevent@${redis.db}__:evicted`] : [];
     this.#onError = onError as (error: Error) => void;
     const timings = { ttlMs: readPositive(options, "lockTtlMs", 10_000), waitMs: readPositive(options, "lockWaitMs", 10_000) };
-    this.#lock = new RedisLock(client, timings, this.#onError);
+    this.#lock = new RedisLock(redis, timings, this.#onError);
   }
 
   /** The key prefix of the session records. */
@@ -114,18 +135,20 @@ export class RedisStore implements SessionStore {
     return this.#channel;
   }
 
-  /** The Redis key of `sessionId`'s record. */
+  /** The Redis key of `sessionId`'s record: `prefix + "{" + sessionId + "}"`; the braces are its cluster hash tag. */
   keyOf(sessionId: string): string {
-    return this.#prefix + sessionId;
+    return `${this.#prefix}{${sessionId}}`;
   }
 
-  /** The Redis key of `sessionId`'s lock. */
+  /** The Redis key of `sessionId`'s lock: the record's key + `":lock"`, in the record's hash slot. */
   lockKeyOf(sessionId: string): string {
-    return this.#lockPrefix + sessionId;
+    return `${this.keyOf(sessionId)}:lock`;
   }
 
   async get(sessionId: string): Promise<StoreState | undefined> {
-    const raw = await this.#call(`read session "${sessionId}"`, () => this.#client.get(this.keyOf(sessionId)));
+    const what = `read session "${sessionId}"`;
+    let raw = await this.#call(what, () => this.#redis.get(this.keyOf(sessionId)));
+    if (raw === null && this.#legacyKeys) raw = await this.#call(what, () => this.#redis.get(this.#prefix + sessionId));
     if (raw !== null) return parseState(raw);
     // Redis may have expired it without a keyspace notification: let the bridge detach it now.
     this.#emit({ type: "destroy", sessionId });
@@ -138,17 +161,17 @@ export class RedisStore implements SessionStore {
     const what = `write session "${sessionId}"`;
     if (ttl <= 0) {
       // Already dead: Redis rejects a non-positive PX, and keeping it would only delay its removal.
-      await this.#call(what, () => this.#client.del(key));
+      await this.#call(what, () => this.#delete(sessionId));
       return false;
     }
     const value = JSON.stringify({ session: state.session, expiresAt: state.expiresAt, ttl: state.ttl });
-    await this.#call(what, () => this.#client.set(key, value, "PX", ttl));
+    await this.#call(what, () => this.#redis.set(key, value, { PX: ttl }));
     if (!meta?.refresh) this.#announce({ t: "set", s: sessionId, c: meta?.clientId, i: meta?.isNew === true });
     return true;
   }
 
   async destroy(sessionId: string, meta?: StoreChangeMeta): Promise<boolean> {
-    const removed = await this.#call(`destroy session "${sessionId}"`, () => this.#client.del(this.keyOf(sessionId)));
+    const removed = await this.#call(`destroy session "${sessionId}"`, () => this.#delete(sessionId));
     const change: WireChange = { t: "destroy", s: sessionId };
     // Inside a request, the destroy may be half of a login: announce it once the new session is saved.
     if (meta?.settled) void meta.settled.then(() => this.#announce(change));
@@ -156,17 +179,22 @@ export class RedisStore implements SessionStore {
     return removed > 0;
   }
 
-  /** Every stored session id, by `SCAN` (never `KEYS`). */
+  /** Every stored session id, by `SCAN` on every master (never `KEYS`). */
   async list(): Promise<string[]> {
     const ids = new Set<string>();
     const pattern = `${escapeGlob(this.#rawPrefix)}*`;
-    const start = this.#rawPrefix.length;
-    let cursor = "0";
-    do {
-      const [next, keys] = await this.#call("list sessions", () => this.#client.scan(cursor, "MATCH", pattern, "COUNT", 1000));
-      cursor = next;
-      for (const key of keys) if (!key.startsWith(this.#rawLockPrefix)) ids.add(key.slice(start));
-    } while (cursor !== "0");
+    const masters = await this.#call("list sessions", () => this.#redis.masters());
+    for (const master of masters) {
+      let cursor = "0";
+      do {
+        const reply = await this.#call("list sessions", () => master.scan(cursor, { MATCH: pattern, COUNT: 1000 }));
+        cursor = reply.cursor;
+        for (const key of reply.keys) {
+          const id = this.#idOf(key);
+          if (id !== undefined) ids.add(id);
+        }
+      } while (cursor !== "0");
+    }
     return [...ids];
   }
 
@@ -176,11 +204,20 @@ export class RedisStore implements SessionStore {
    */
   subscribe(listener: (change: StoreChange) => void): () => void {
     this.#listeners.add(listener);
-    if (!this.#subscriber) this.#subscriber = this.#startSubscriber();
+    if (!this.#feed) {
+      this.#feed = new RedisFeed(this.#redis, {
+        changeChannel: this.#channel,
+        expiryChannels: this.#expiryChannels,
+        onMessage: (channel, text) => this.#receive(channel, text),
+        // Messages published while a subscriber was down are lost: have the bridge re-check its map.
+        onResync: () => this.#emit({ type: "resync" }),
+      });
+      this.#feed.start();
+    }
     return () => {
       this.#listeners.delete(listener);
       if (this.#listeners.size > 0) return;
-      this.#stopSubscriber();
+      this.#stopFeed();
       // Queued before anything the caller sends next, such as its client's QUIT.
       void this.#flush();
     };
@@ -191,59 +228,57 @@ export class RedisStore implements SessionStore {
     return this.#lock.run(this.lockKeyOf(sessionId), `session "${sessionId}"`, task);
   }
 
-  /** Sends the changes not yet announced and ends the change feed (the subscriber connection). The client stays open. */
+  /**
+   * Ends the change feed (the subscriber connections) and sends the changes
+   * not yet announced and the lock releases that failed earlier. Resolves
+   * within about 2 s even when Redis is unreachable, passing what could not
+   * be sent to `onError`. The client stays open.
+   */
   async close(): Promise<void> {
     this.#listeners.clear();
-    this.#stopSubscriber();
-    await this.#flush();
+    this.#stopFeed();
+    void this.#flush();
+    const unreleased = this.#lock.unreleased;
+    const done = await within(Promise.all([...this.#sending, this.#lock.retryReleases()]).then(() => true), CLOSE_WAIT_MS);
+    const locked = this.#lock.dispose();
+    if (done && locked.length === 0) return;
+    const pending = done ? 0 : this.#sending.size;
+    const parts = [
+      pending > 0 ? `${pending} announcement(s) of session changes did not reach Redis` : "",
+      locked.length > 0 ? `${locked.length} of ${Math.max(unreleased, locked.length)} lock(s) stay held until their TTL (${locked.join(", ")})` : "",
+    ].filter(Boolean);
+    if (parts.length > 0) this.#onError(new Error(message(`RedisStore closed while Redis did not answer: ${parts.join("; ")}.`)));
   }
 
-  #startSubscriber(): Redis {
-    // Its own connection: a subscribed connection can run no other command. It waits for Redis as long as it takes.
-    const subscriber = this.#client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: false, lazyConnect: false });
-    const channels = [this.#channel, ...this.#expiryChannels];
-    let subscribedBefore = false;
-    // Connection errors reach the user through their own client and the failing calls.
-    subscriber.on("error", () => {});
-    subscriber.on("ready", () => {
-      subscriber.subscribe(...channels).then(
-        () => {
-          // Messages published while the connection was down are lost: have the bridge re-check its map.
-          if (subscribedBefore) void this.#resync(subscriber);
-          subscribedBefore = true;
-        },
-        () => {},
-      );
-    });
-    subscriber.on("message", (channel: string, text: string) => this.#receive(channel, text));
-    return subscriber;
+  #stopFeed(): void {
+    this.#feed?.stop();
+    this.#feed = undefined;
   }
 
-  #stopSubscriber(): void {
-    this.#subscriber?.disconnect();
-    this.#subscriber = undefined;
+  /** Deletes the record (and its pre-0.2 key); resolves how many keys went. */
+  async #delete(sessionId: string): Promise<number> {
+    if (!this.#legacyKeys) return this.#redis.del(this.keyOf(sessionId));
+    // Two single-key commands: on a cluster the two keys may sit in different slots.
+    const [current, legacy] = await Promise.all([this.#redis.del(this.keyOf(sessionId)), this.#redis.del(this.#prefix + sessionId)]);
+    return current + legacy;
   }
 
-  async #resync(subscriber: Redis): Promise<void> {
-    const client = this.#client;
-    if (client.status !== "ready") {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          client.off("ready", done);
-          subscriber.off("end", done);
-          resolve();
-        };
-        client.once("ready", done);
-        subscriber.once("end", done);
-      });
+  /** The session id a raw key (from SCAN or a notification) belongs to; `undefined` for lock keys and keys of others. */
+  #idOf(key: string): string | undefined {
+    if (!key.startsWith(this.#rawPrefix)) return undefined;
+    const rest = key.slice(this.#rawPrefix.length);
+    if (rest.startsWith("{")) {
+      if (rest.endsWith("}")) return rest.slice(1, -1);
+      if (rest.endsWith("}:lock")) return undefined;
     }
-    if (this.#subscriber === subscriber) this.#emit({ type: "resync" });
+    return this.#legacyKeys ? rest : undefined;
   }
 
   #receive(channel: string, text: string): void {
     if (channel !== this.#channel) {
       // A keyspace notification: the payload is the key Redis expired or evicted.
-      if (text.startsWith(this.#rawPrefix) && !text.startsWith(this.#rawLockPrefix)) this.#emit({ type: "destroy", sessionId: text.slice(this.#rawPrefix.length) });
+      const sessionId = this.#idOf(text);
+      if (sessionId !== undefined) this.#emit({ type: "destroy", sessionId });
       return;
     }
     // Every process receives its own announcements too: skip them before parsing.
@@ -281,17 +316,17 @@ export class RedisStore implements SessionStore {
     if (this.#outbox.push(change) === 1) setImmediate(() => void this.#flush());
   }
 
-  async #flush(): Promise<void> {
+  #flush(): Promise<void> {
     const changes = this.#outbox;
-    if (changes.length === 0) return;
+    if (changes.length === 0) return Promise.resolve();
     this.#outbox = [];
     const wire: Wire = { n: this.#node, c: changes };
-    try {
-      await this.#client.publish(this.#channel, JSON.stringify(wire));
-    } catch (error) {
-      const reason = (error as Error).message;
-      this.#onError(new Error(message(`RedisStore could not announce ${changes.length} session change(s) to other processes: ${reason}`), { cause: error }));
-    }
+    const sending = this.#redis.publish(this.#channel, JSON.stringify(wire)).catch((error: Error) => {
+      this.#onError(new Error(message(`RedisStore could not announce ${changes.length} session change(s) to other processes: ${error.message}`), { cause: error }));
+    });
+    this.#sending.add(sending);
+    void sending.finally(() => this.#sending.delete(sending));
+    return sending;
   }
 
   /** Runs a Redis call and names the session and the operation when it fails. */
