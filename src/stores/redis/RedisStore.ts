@@ -4,6 +4,7 @@ import { readBoolean, readPositive, readString } from "../../validate.js";
 import type { SessionStore, StoreChange, StoreChangeMeta, StoreState } from "../types.js";
 import { type RedisClientLike, redisAccess } from "./access.js";
 import type { RedisAccess } from "./client.js";
+import { InOrder } from "./inOrder.js";
 import { RedisFeed } from "./feed.js";
 import { RedisLock } from "./lock.js";
 
@@ -50,9 +51,10 @@ interface WireChange {
   i?: boolean;
 }
 
-/** A message on the change channel: the node that made the changes, and the changes in their order. */
+/** A message on the change channel: the node that made the changes, its message number, and the changes in their order. */
 interface Wire {
   n: string;
+  q?: number;
   c: WireChange[];
 }
 
@@ -105,6 +107,13 @@ export class RedisStore implements SessionStore {
   #outbox: WireChange[] = [];
   /** Announcements on their way to Redis. */
   readonly #sending = new Set<Promise<void>>();
+  /** The number of this store's next announcement. */
+  #sequence = 0;
+  /** Other processes' announcements, put back in the order they were sent. */
+  readonly #inOrder = new InOrder<Wire>(
+    (wire) => this.#apply(wire),
+    () => this.#emit({ type: "resync" }),
+  );
 
   constructor(opt: RedisStoreOptions) {
     const options = (opt ?? {}) as unknown as Record<string, unknown>;
@@ -252,6 +261,7 @@ export class RedisStore implements SessionStore {
 
   #stopFeed(): void {
     this.#feed?.stop();
+    this.#inOrder.clear();
     this.#feed = undefined;
   }
 
@@ -290,6 +300,12 @@ export class RedisStore implements SessionStore {
       return;
     }
     if (!Array.isArray(wire?.c)) return;
+    // Messages of a version without numbers are applied as they come.
+    if (typeof wire.n === "string" && Number.isSafeInteger(wire.q)) this.#inOrder.push(wire.n, wire.q!, wire);
+    else this.#apply(wire);
+  }
+
+  #apply(wire: Wire): void {
     for (const change of wire.c) {
       if (typeof change?.s !== "string") continue;
       if (change.t === "set") this.#emit({ type: "set", sessionId: change.s, clientId: change.c, isNew: change.i === true });
@@ -320,7 +336,7 @@ export class RedisStore implements SessionStore {
     const changes = this.#outbox;
     if (changes.length === 0) return Promise.resolve();
     this.#outbox = [];
-    const wire: Wire = { n: this.#node, c: changes };
+    const wire: Wire = { n: this.#node, q: this.#sequence++, c: changes };
     const sending = this.#redis.publish(this.#channel, JSON.stringify(wire)).catch((error: Error) => {
       this.#onError(new Error(message(`RedisStore could not announce ${changes.length} session change(s) to other processes: ${error.message}`), { cause: error }));
     });
