@@ -24,6 +24,16 @@ import type { BridgeCore } from "./BridgeCore.js";
 import { ClientRegistry } from "./ClientRegistry.js";
 import type { SessionBridgeEvents } from "./events.js";
 import { RequestSettlement } from "./RequestSettlement.js";
+import { type UserId, UserIndex, userIdKey } from "./UserIndex.js";
+
+const SLICE_MS = 10;
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Options of `destroyByUser`. */
+export interface DestroyByUserOptions {
+  /** A session to keep, typically the caller's own (`ctx.sessionId`). */
+  except?: string | undefined;
+}
 
 function checkApp(app: unknown): asserts app is Koa {
   const candidate = app as Partial<Koa> | null;
@@ -56,6 +66,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   readonly #requests = new RequestSettlement();
   #unsubscribe: (() => void) | undefined;
   readonly #uninstall: (() => void)[];
+  readonly #users: UserIndex | undefined;
   #cleanupTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -69,8 +80,11 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     this.#sockets = new SocketDirectory(config);
     const { store } = config;
     this.#queue = new SessionQueue(store.withLock?.bind(store));
+    const users = config.userKey === undefined ? undefined : new UserIndex(store, config.userKey);
+    this.#users = users;
     this.#gateway = new StoreGateway(store, config.maxAge, {
       written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
+      saved: users && ((sessionId, record, expiresAt) => users.saved(sessionId, record, expiresAt)),
       destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),
       settled: (origin) => this.#requests.settled(origin),
     });
@@ -178,6 +192,53 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     return this.setById(sessionId, session, maxAge);
   }
 
+  /**
+   * The live sessions of `userId` (option `userKey`), made by any process
+   * sharing the store, whether or not a client of this process holds them.
+   * Each candidate is read and checked, so the answer is exact.
+   */
+  async getSessionIdsByUser(userId: UserId): Promise<string[]> {
+    const { users, user } = this.#userIndex("getSessionIdsByUser", userId);
+    const found: string[] = [];
+    let sliceEnd = Date.now() + SLICE_MS;
+    for (const sessionId of await users.candidates(user)) {
+      const record = await this.#gateway.read(sessionId).catch(() => undefined);
+      if (record !== undefined && users.userOf(record) === user) found.push(sessionId);
+      else await users.stale(user, sessionId);
+      if (Date.now() > sliceEnd) {
+        await yieldTurn();
+        sliceEnd = Date.now() + SLICE_MS;
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Destroys every live session of `userId` but `except` ("log out
+   * everywhere"): one `sessionDestroy` per attached session, the
+   * `onSessionDestroy` policy on its sockets, on every process sharing the
+   * store. Resolves how many records the store removed.
+   */
+  async destroyByUser(userId: UserId, options: DestroyByUserOptions = {}): Promise<number> {
+    const { users, user } = this.#userIndex("destroyByUser", userId);
+    const except = options?.except;
+    if (except !== undefined && typeof except !== "string") throw invalidType("except", "a session id string or nothing", except);
+    let destroyed = 0;
+    for (const sessionId of await this.getSessionIdsByUser(userId)) {
+      if (sessionId === except) continue;
+      const removed = await this.#queue.run(sessionId, async () => {
+        // Checked again in the session's turn: a request may have moved it to another user meanwhile.
+        const record = await this.#gateway.read(sessionId).catch(() => undefined);
+        return record !== undefined && users.userOf(record) === user && this.#gateway.destroy(sessionId);
+      });
+      if (removed) {
+        destroyed++;
+        await users.stale(user, sessionId);
+      }
+    }
+    return destroyed;
+  }
+
   /** Removes every expired record (needs `store.list`), emits `cleanup` and resolves the count. */
   async cleanup(): Promise<number> {
     const cleared = await this.#gateway.cleanup();
@@ -257,6 +318,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   }
 
   #destroyed(sessionId: string, origin?: object): void {
+    this.#users?.removed(sessionId);
     const clientId = this.#registry.detachSession(sessionId);
     if (clientId === undefined) return;
     const pair = { clientId, sessionId };
@@ -319,6 +381,13 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     this.#registry.attach(clientId, sessionId);
     this.#sockets.joined(clientId, sessionId);
     this.emit("sessionSet", { clientId, sessionId, isNew: false, isInit: true });
+  }
+
+  #userIndex(method: string, userId: unknown): { users: UserIndex; user: string } {
+    if (this.#users === undefined) throw stateError(`${method}() needs the 'userKey' option.`);
+    const user = userIdKey(userId);
+    if (user === undefined) throw invalidType("userId", "a non-empty string or a finite number", userId);
+    return { users: this.#users, user };
   }
 
   #report(error: Error): void {

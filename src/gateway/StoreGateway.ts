@@ -10,6 +10,8 @@ export interface GatewayListener {
   destroyed(sessionId: string, origin?: object): void;
   /** Resolves once the request `origin` has committed its session (passed to the store as `meta.settled`). */
   settled(origin: object): Promise<void>;
+  /** The store accepted `record` until `expiresAt` (content change or refresh); awaited before the write resolves. */
+  saved?(sessionId: string, record: SessionRecord, expiresAt: number): MaybePromise<unknown>;
 }
 
 /** How a write came about. */
@@ -103,7 +105,9 @@ export class StoreGateway {
     const sameContent = identical || (!isNew && sameContentAs(previous.session, record));
     if (sameContent && (!options.refresh || identical)) return false;
     const meta: StoreChangeMeta = { clientId: options.clientId, isNew, refresh: sameContent };
-    if ((await this.#store.set(sessionId, { session, expiresAt: now + ttl, ttl }, meta)) === false) return false;
+    const expiresAt = now + ttl;
+    if ((await this.#store.set(sessionId, { session, expiresAt, ttl }, meta)) === false) return false;
+    await this.#listener.saved?.(sessionId, record, expiresAt);
     if (!sameContent) this.#listener.written(sessionId, isNew, options.clientId);
     return true;
   }
