@@ -8,6 +8,7 @@ import { StoreGateway } from "../gateway/StoreGateway.js";
 import { ensureAppKeys } from "../http/appKeys.js";
 import { clientMiddleware } from "../http/clientMiddleware.js";
 import { koaStore, koaValid } from "../http/koaStore.js";
+import { requestQueue } from "../http/requestQueue.js";
 import { watchLateMiddleware } from "../http/lateMiddleware.js";
 import { sessionCookie } from "../http/sessionCookie.js";
 import { SignatureCache } from "../http/signatureCache.js";
@@ -17,6 +18,7 @@ import type { MaybePromise, SessionStore, StoreChange } from "../stores/types.js
 import { installClientCookieHeader } from "../socket/clientCookieHeader.js";
 import { Handshakes } from "../socket/Handshakes.js";
 import { SocketDirectory } from "../socket/SocketDirectory.js";
+import { SocketTouch } from "../socket/SocketTouch.js";
 import { installSocketHook, socketHook } from "../socket/socketHook.js";
 import { type SessionHandler, withSession } from "../socket/withSession.js";
 import type { SessionData } from "../types.js";
@@ -67,6 +69,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   #unsubscribe: (() => void) | undefined;
   readonly #uninstall: (() => void)[];
   readonly #users: UserIndex | undefined;
+  readonly #touch: SocketTouch | undefined;
   #cleanupTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -79,7 +82,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     this.#config = config;
     this.#sockets = new SocketDirectory(config);
     const { store } = config;
-    this.#queue = new SessionQueue(store.withLock?.bind(store));
+    this.#queue = new SessionQueue(store.withLock?.bind(store), { reentrant: config.serializeRequests });
     const users = config.userKey === undefined ? undefined : new UserIndex(store, config.userKey);
     this.#users = users;
     this.#gateway = new StoreGateway(store, config.maxAge, {
@@ -88,14 +91,21 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),
       settled: (origin) => this.#requests.settled(origin),
     });
+    const touch = config.socketTouchMs === undefined
+      ? undefined
+      : new SocketTouch(config.socketTouchMs, config.maxAge, this.#queue, this.#gateway, (error) => this.#report(error));
+    this.#touch = touch;
     const core: BridgeCore = {
       config,
       registry: this.#registry,
       gateway: this.#gateway,
       adopt: (clientId, sessionId) => this.#adopt(clientId, sessionId),
       settle: (ctx) => this.#settle(ctx),
-      withSession: (socket, handler, onMissing) =>
-        withSession(this.#queue, this.#gateway, socket, handler as SessionHandler<unknown>, onMissing),
+      touch: (sessionId) => touch?.touch(sessionId),
+      withSession: (socket, handler, onMissing) => {
+        touch?.touch(socket.sessionId);
+        return withSession(this.#queue, this.#gateway, socket, handler as SessionHandler<unknown>, onMissing);
+      },
     };
 
     this.#subscribe(store);
@@ -112,7 +122,8 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       { ...config.sessionOptions, store: koaStore(core), externalKey: sessionCookie(core), valid: koaValid(core) } as never,
       app,
     );
-    app.use(clientMiddleware(config, signatures, session, core.settle));
+    const serialize = config.serializeRequests ? requestQueue(core, this.#queue) : undefined;
+    app.use(clientMiddleware(config, signatures, session, core.settle, serialize));
     const handshakes = new Handshakes(app, config, signatures);
     this.#uninstall = [
       installSocketHook(io, socketHook(core, handshakes), this.#sockets),
@@ -319,6 +330,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
 
   #destroyed(sessionId: string, origin?: object): void {
     this.#users?.removed(sessionId);
+    this.#touch?.forget(sessionId);
     const clientId = this.#registry.detachSession(sessionId);
     if (clientId === undefined) return;
     const pair = { clientId, sessionId };

@@ -12,7 +12,7 @@ type WithSessionFn = Socket["withSession"];
  * session named by a verified session cookie.
  */
 export function socketHook(core: BridgeCore, handshakes: Handshakes): SocketMiddleware {
-  const { config, registry, gateway, adopt, withSession } = core;
+  const { config, registry, gateway, adopt, withSession, touch } = core;
 
   async function resolve(socket: Socket): Promise<void> {
     const { ctx } = handshakes.of(socket.request);
@@ -26,6 +26,12 @@ export function socketHook(core: BridgeCore, handshakes: Handshakes): SocketMidd
         configurable: true,
       },
     });
+    if (config.socketTouchMs !== undefined) {
+      socket.use((_packet, next) => {
+        touch(registry.getSessionId(clientId));
+        next();
+      });
+    }
     if (registry.getSessionId(clientId) !== undefined) return;
     const fromCookie = ctx.cookies.get(config.key, { signed: config.signed });
     if (fromCookie === undefined || registry.getClientId(fromCookie) !== undefined) return;
