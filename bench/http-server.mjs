@@ -52,6 +52,8 @@ app.use((ctx) => {
     ctx.body = { views: 1 };
     return;
   }
+  // BENCH_USER: sessions carry a user id, so `userKey` indexes every save.
+  if (process.env.BENCH_USER) ctx.session.user ??= process.env.BENCH_USER;
   ctx.session.views = (ctx.session.views ?? 0) + 1;
   ctx.body = { views: ctx.session.views };
 });

@@ -78,6 +78,26 @@ export interface BridgeOptions extends ForwardedSessionOptions {
    * `Infinity` disables the limit. Default: 8 MiB.
    */
   maxSessionBytes?: number;
+  /**
+   * The session field that holds the user id (a string or a number), e.g.
+   * `"userId"`. Turns on the user index behind `getSessionIdsByUser()` and
+   * `destroyByUser()` ("log out everywhere"). Default: not set (off).
+   */
+  userKey?: string;
+  /**
+   * Socket activity keeps the session alive: each incoming event and each
+   * `withSession` call of a socket with a live session refreshes its expiry
+   * like a rolling HTTP save, at most once per interval per session. `true`
+   * = once a minute; a number = that interval in ms (at least 1000). Default: `false`.
+   */
+  socketTouch?: boolean | number;
+  /**
+   * Run each HTTP request whose session is known up front (its cookie or its
+   * client's attached session) in the session's queue, with `withSession`
+   * and `setById` — and inside the store's `withLock` when it has one — from
+   * load to commit, so no update is lost between channels. Default: `false`.
+   */
+  serializeRequests?: boolean;
 }
 
 /** See `BridgeOptions.onSessionDestroy`. */
@@ -112,6 +132,10 @@ export interface ResolvedOptions {
   onSessionDestroy: SessionDestroyPolicy;
   destroyEvent: string;
   maxSessionBytes: number;
+  userKey: string | undefined;
+  /** The `socketTouch` interval in ms, or `undefined` when off. */
+  socketTouchMs: number | undefined;
+  serializeRequests: boolean;
   /** What koa-session receives: forwarded keys plus key, signed and maxAge. */
   sessionOptions: Record<string, unknown>;
 }
@@ -120,12 +144,14 @@ const OWN_KEYS = new Set([
   "key", "signed", "maxAge", "store", "autoCleanup", "autoCleanupMs",
   "clientKey", "clientMaxAge", "clientAlwaysRoll", "appKeys", "allowRndAppKeys", "roomPrefix", "onSessionDestroy", "destroyEvent",
   "maxSessionBytes",
+  "userKey", "socketTouch", "serializeRequests",
 ]);
 const DESTROY_POLICIES: readonly SessionDestroyPolicy[] = ["keep", "notify", "disconnect"];
 // These would replace the bridge's own store or cookie handling inside koa-session.
 const UNSUPPORTED_KEYS = ["externalKey", "ContextStore"];
 const REQUIRED_STORE_METHODS = ["get", "set", "destroy"] as const;
-const OPTIONAL_STORE_METHODS = ["list", "optimize", "subscribe", "withLock"] as const;
+const OPTIONAL_STORE_METHODS = ["list", "optimize", "subscribe", "withLock", "indexUser", "unindexUser", "sessionsOfUser"] as const;
+const USER_INDEX_VERBS = ["indexUser", "unindexUser", "sessionsOfUser"] as const;
 
 /** Bounds of timer intervals: setInterval cannot go beyond 2^31-1 ms. */
 export const INTERVAL_RANGE: readonly [number, number] = [1000, 2 ** 31 - 1];
@@ -185,6 +211,26 @@ export function checkCleanupStore(store: SessionStore): void {
   }
 }
 
+/** `userKey` needs a way to find a user's sessions: all three index verbs, or `list()` to scan. */
+function checkUserIndexStore(store: SessionStore): void {
+  const present = USER_INDEX_VERBS.filter((verb) => typeof store[verb] === "function");
+  if (present.length > 0 && present.length < USER_INDEX_VERBS.length) {
+    const missing = USER_INDEX_VERBS.filter((verb) => !present.includes(verb));
+    throw invalidType("store", `all of indexUser(), unindexUser() and sessionsOfUser() or none (missing ${missing.join(", ")})`, store);
+  }
+  if (present.length === 0 && typeof store.list !== "function") {
+    throw invalidType("store.list", "a function ('userKey' needs store.list() or the user-index verbs)", store.list);
+  }
+}
+
+function readSocketTouch(opt: Record<string, unknown>): number | undefined {
+  const value = opt.socketTouch ?? false;
+  if (value === false) return undefined;
+  if (value === true) return ms.m();
+  if (typeof value !== "number") throw invalidType("socketTouch", `a boolean or a number in [${INTERVAL_RANGE.join(", ")}]`, value);
+  return checkDuration("socketTouch", value, INTERVAL_RANGE);
+}
+
 /** Validates `opt`, applies defaults and splits it between the bridge and koa-session. */
 export function resolveOptions(opt: unknown = {}): ResolvedOptions {
   if (!isPlainObject(opt)) throw invalidType("opt", "a plain object", opt);
@@ -215,6 +261,10 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
   }
   const destroyEvent = readString(opt, "destroyEvent", () => "session:destroyed");
   const maxSessionBytes = readByteLimit(opt, "maxSessionBytes", DEFAULT_MAX_SESSION_BYTES);
+  const userKey = opt.userKey == null ? undefined : readString(opt, "userKey", () => "");
+  if (userKey !== undefined) checkUserIndexStore(store);
+  const socketTouchMs = readSocketTouch(opt);
+  const serializeRequests = readBoolean(opt, "serializeRequests", false);
 
   const forwarded: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(opt)) {
@@ -235,6 +285,7 @@ export function resolveOptions(opt: unknown = {}): ResolvedOptions {
   return {
     key, signed, maxAge, store, autoCleanup, autoCleanupMs, clientKey, clientAlwaysRoll, clientCookie,
     appKeys, allowRndAppKeys, roomPrefix, onSessionDestroy: onSessionDestroy as SessionDestroyPolicy, destroyEvent, maxSessionBytes,
+    userKey, socketTouchMs, serializeRequests,
     sessionOptions: { ...forwarded, key, signed, maxAge },
   };
 }

@@ -69,7 +69,7 @@ describe.concurrent("sessions end on time without cleanup()", () => {
     const server = await startServer({ store, maxAge: MAX_AGE, onSessionDestroy: "disconnect" });
     try {
       const a = await client(server);
-      const expire = (JSON.parse(JSON.parse((await redis.get(prefix + a.sessionId))!).session) as { _expire: number })._expire;
+      const expire = (JSON.parse(JSON.parse((await redis.get(store.keyOf(a.sessionId)))!).session) as { _expire: number })._expire;
       const socket = await server.connect(a.jar);
       const disconnected = new Promise<string>((resolve) => socket.once("disconnect", resolve));
       const events = recordEvents(server.bridge);
@@ -83,7 +83,7 @@ describe.concurrent("sessions end on time without cleanup()", () => {
       expect(await disconnected).toBe("io server disconnect");
       expect(server.bridge.getSessionId(a.clientId)).toBeUndefined();
       expect(server.bridge.getClientId(a.sessionId)).toBeUndefined();
-      expect(await redis.exists(prefix + a.sessionId)).toBe(0);
+      expect(await redis.exists(store.keyOf(a.sessionId))).toBe(0);
       expect(list).not.toHaveBeenCalled();
     } finally {
       await server.close();
@@ -103,7 +103,7 @@ describe.concurrent("sessions end on time without cleanup()", () => {
     const serverB = await startServer({ store: storeB, maxAge: MAX_AGE });
     try {
       const a = await client(serverA);
-      const firstExpire = (JSON.parse(JSON.parse((await redis.get(prefix + a.sessionId))!).session) as { _expire: number })._expire;
+      const firstExpire = (JSON.parse(JSON.parse((await redis.get(storeA.keyOf(a.sessionId)))!).session) as { _expire: number })._expire;
       const socket = await serverA.connect(a.jar);
       const events = recordEvents(serverA.bridge);
       let disconnects = 0;

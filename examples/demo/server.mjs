@@ -42,6 +42,12 @@ const bridge = bridgeSession(app, io, {
   store,
   autoCleanup: true,
   onSessionDestroy: "notify",
+  // "Log out everywhere": sessions indexed by their `user` field.
+  userKey: "user",
+  // Socket activity keeps the session alive (at most one refresh a minute).
+  socketTouch: true,
+  // HTTP requests and socket calls of one session take turns: no lost updates.
+  serializeRequests: true,
 });
 
 // The live log: every bridge event goes to the sockets of the browser it concerns.
@@ -77,6 +83,18 @@ const routes = {
     ctx.session.user = ctx.session.name || "guest";
     // A new session id for the same data; the browser's sockets follow it.
     await ctx.session.regenerate();
+  },
+  "GET /api/sessions": async (ctx) => {
+    const user = ctx.session.user;
+    if (!user) return { user: null, sessions: [] };
+    const ids = await bridge.getSessionIdsByUser(user);
+    return { user, sessions: ids.map((sessionId) => ({ sessionId, current: sessionId === ctx.sessionId })) };
+  },
+  "POST /api/logout-everywhere": async (ctx) => {
+    const user = ctx.session.user;
+    if (!user) return { ended: 0 };
+    // Every other session of this user ends; their sockets receive "session:destroyed".
+    return { ended: await bridge.destroyByUser(user, { except: ctx.sessionId }) };
   },
   "POST /api/logout": (ctx) => {
     // Under onSessionDestroy "notify" the browser's sockets receive "session:destroyed".
@@ -117,6 +135,11 @@ io.on("connection", (socket) => {
     }, noSession),
   );
   answer(socket, "cleanup", () => bridge.cleanup());
+  // The keep-alive indicator: any event refreshes the session (socketTouch); this one also reports the expiry.
+  answer(socket, "keepalive", async () => {
+    const state = socket.sessionId && (await store.get(socket.sessionId));
+    return { expiresAt: state ? state.expiresAt : null };
+  });
 });
 
 const http = createServer(app.callback());

@@ -15,6 +15,8 @@ export interface BridgeCore {
   adopt(clientId: string, sessionId: string): void;
   /** Called after each request's session was committed, to finish what that request started. */
   settle(ctx: object): void;
+  /** Socket activity on `sessionId` (option `socketTouch`; a no-op when off). */
+  touch(sessionId: string | undefined): void;
   /** The implementation behind `socket.withSession`. */
   withSession(socket: Socket, handler: unknown, onMissing?: unknown): Promise<unknown>;
 }

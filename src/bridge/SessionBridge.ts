@@ -8,6 +8,7 @@ import { StoreGateway } from "../gateway/StoreGateway.js";
 import { ensureAppKeys } from "../http/appKeys.js";
 import { clientMiddleware } from "../http/clientMiddleware.js";
 import { koaStore, koaValid } from "../http/koaStore.js";
+import { requestQueue } from "../http/requestQueue.js";
 import { watchLateMiddleware } from "../http/lateMiddleware.js";
 import { sessionCookie } from "../http/sessionCookie.js";
 import { SignatureCache } from "../http/signatureCache.js";
@@ -17,6 +18,7 @@ import type { MaybePromise, SessionStore, StoreChange } from "../stores/types.js
 import { installClientCookieHeader } from "../socket/clientCookieHeader.js";
 import { Handshakes } from "../socket/Handshakes.js";
 import { SocketDirectory } from "../socket/SocketDirectory.js";
+import { SocketTouch } from "../socket/SocketTouch.js";
 import { installSocketHook, socketHook } from "../socket/socketHook.js";
 import { type SessionHandler, withSession } from "../socket/withSession.js";
 import { TimeSlice } from "../timeSlice.js";
@@ -27,6 +29,16 @@ import { ClientRegistry } from "./ClientRegistry.js";
 import type { SessionBridgeEvents } from "./events.js";
 import { ExpirySchedule } from "./ExpirySchedule.js";
 import { RequestSettlement } from "./RequestSettlement.js";
+import { type UserId, UserIndex, userIdKey } from "./UserIndex.js";
+
+const SLICE_MS = 10;
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Options of `destroyByUser`. */
+export interface DestroyByUserOptions {
+  /** A session to keep, typically the caller's own (`ctx.sessionId`). */
+  except?: string | undefined;
+}
 
 /** Marks an app that has a bridge; a registry symbol, so the ESM and CommonJS builds both see it. */
 const INSTALLED = Symbol.for("koa-io-session.bridge");
@@ -91,6 +103,8 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
   readonly #expiry = new ExpirySchedule((sessionIds) => this.#due(sessionIds), { onError: (error) => this.#report(error) });
   #unsubscribe: (() => void) | undefined;
   readonly #uninstall: (() => void)[];
+  readonly #users: UserIndex | undefined;
+  readonly #touch: SocketTouch | undefined;
   #cleanupTimer: NodeJS.Timeout | undefined;
   #cleaning: Promise<number> | undefined;
   #closed = false;
@@ -107,13 +121,20 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     this.#boundary = new Boundary((error) => this.#report(error), fault as FaultHook | undefined);
     this.#sockets = new SocketDirectory(config, this.#boundary);
     const { store } = config;
-    this.#queue = new SessionQueue(store.withLock?.bind(store));
+    this.#queue = new SessionQueue(store.withLock?.bind(store), { reentrant: config.serializeRequests });
+    const users = config.userKey === undefined ? undefined : new UserIndex(store, config.userKey);
+    this.#users = users;
     this.#gateway = new StoreGateway(store, config.maxAge, {
       written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
+      saved: users && ((sessionId, record, expiresAt) => users.saved(sessionId, record, expiresAt)),
       destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),
       expires: (sessionId, at) => this.#expiry.schedule(sessionId, at),
       settled: (origin) => this.#requests.settled(origin),
     }, config.maxSessionBytes);
+    const touch = config.socketTouchMs === undefined
+      ? undefined
+      : new SocketTouch(config.socketTouchMs, config.maxAge, this.#queue, this.#gateway, (error) => this.#report(error));
+    this.#touch = touch;
     const core: BridgeCore = {
       config,
       registry: this.#registry,
@@ -121,8 +142,11 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       boundary: this.#boundary,
       adopt: (clientId, sessionId) => this.#adopt(clientId, sessionId),
       settle: (ctx) => this.#settle(ctx),
-      withSession: (socket, handler, onMissing) =>
-        withSession(this.#queue, this.#gateway, socket, handler as SessionHandler<unknown>, onMissing),
+      touch: (sessionId) => touch?.touch(sessionId),
+      withSession: (socket, handler, onMissing) => {
+        touch?.touch(socket.sessionId);
+        return withSession(this.#queue, this.#gateway, socket, handler as SessionHandler<unknown>, onMissing);
+      },
     };
 
     this.#subscribe(store);
@@ -140,7 +164,8 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       app,
     );
     Object.defineProperty(app, INSTALLED, { value: true });
-    app.use(clientMiddleware(config, signatures, session, core.settle, this.#boundary));
+    const serialize = config.serializeRequests ? requestQueue(core, this.#queue) : undefined;
+    app.use(clientMiddleware(config, signatures, session, core.settle, this.#boundary, serialize));
     const handshakes = new Handshakes(app, config, signatures);
     this.#uninstall = [
       installSocketHook(io, socketHook(core, handshakes), this.#sockets, this.#boundary),
@@ -218,6 +243,53 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       throw stateError(`Client "${clientId}" has no session; setByClientId() never creates sessions.`);
     }
     return this.setById(sessionId, session, maxAge);
+  }
+
+  /**
+   * The live sessions of `userId` (option `userKey`), made by any process
+   * sharing the store, whether or not a client of this process holds them.
+   * Each candidate is read and checked, so the answer is exact.
+   */
+  async getSessionIdsByUser(userId: UserId): Promise<string[]> {
+    const { users, user } = this.#userIndex("getSessionIdsByUser", userId);
+    const found: string[] = [];
+    let sliceEnd = Date.now() + SLICE_MS;
+    for (const sessionId of await users.candidates(user)) {
+      const record = await this.#gateway.read(sessionId).catch(() => undefined);
+      if (record !== undefined && users.userOf(record) === user) found.push(sessionId);
+      else await users.stale(user, sessionId);
+      if (Date.now() > sliceEnd) {
+        await yieldTurn();
+        sliceEnd = Date.now() + SLICE_MS;
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Destroys every live session of `userId` but `except` ("log out
+   * everywhere"): one `sessionDestroy` per attached session, the
+   * `onSessionDestroy` policy on its sockets, on every process sharing the
+   * store. Resolves how many records the store removed.
+   */
+  async destroyByUser(userId: UserId, options: DestroyByUserOptions = {}): Promise<number> {
+    const { users, user } = this.#userIndex("destroyByUser", userId);
+    const except = options?.except;
+    if (except !== undefined && typeof except !== "string") throw invalidType("except", "a session id string or nothing", except);
+    let destroyed = 0;
+    for (const sessionId of await this.getSessionIdsByUser(userId)) {
+      if (sessionId === except) continue;
+      const removed = await this.#queue.run(sessionId, async () => {
+        // Checked again in the session's turn: a request may have moved it to another user meanwhile.
+        const record = await this.#gateway.read(sessionId).catch(() => undefined);
+        return record !== undefined && users.userOf(record) === user && this.#gateway.destroy(sessionId);
+      });
+      if (removed) {
+        destroyed++;
+        await users.stale(user, sessionId);
+      }
+    }
+    return destroyed;
   }
 
   /**
@@ -314,6 +386,8 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
 
   #destroyed(sessionId: string, origin?: object): void {
     this.#expiry.delete(sessionId);
+    this.#users?.removed(sessionId);
+    this.#touch?.forget(sessionId);
     const clientId = this.#registry.detachSession(sessionId);
     if (clientId === undefined) return;
     const pair = { clientId, sessionId };
@@ -396,6 +470,13 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     this.#registry.attach(clientId, sessionId);
     this.#sockets.joined(clientId, sessionId);
     this.emit("sessionSet", { clientId, sessionId, isNew: false, isInit: true });
+  }
+
+  #userIndex(method: string, userId: unknown): { users: UserIndex; user: string } {
+    if (this.#users === undefined) throw stateError(`${method}() needs the 'userKey' option.`);
+    const user = userIdKey(userId);
+    if (user === undefined) throw invalidType("userId", "a non-empty string or a finite number", userId);
+    return { users: this.#users, user };
   }
 
   #report(error: Error): void {

@@ -14,6 +14,8 @@ export interface GatewayListener {
   expires(sessionId: string, at: number): void;
   /** Resolves once the request `origin` has committed its session (passed to the store as `meta.settled`). */
   settled(origin: object): Promise<void>;
+  /** The store accepted `record` until `expiresAt` (content change or refresh); awaited before the write resolves. */
+  saved?(sessionId: string, record: SessionRecord, expiresAt: number): MaybePromise<unknown>;
 }
 
 /** How a write came about. */
@@ -140,6 +142,7 @@ export class StoreGateway {
     const expiresAt = now + ttl;
     const meta: StoreChangeMeta = { clientId: options.clientId, isNew, refresh: sameContent };
     if ((await this.#store.set(sessionId, { session, expiresAt, ttl }, meta)) === false) return false;
+    await this.#listener.saved?.(sessionId, record, expiresAt);
     if (!sameContent) this.#listener.written(sessionId, isNew, options.clientId);
     this.#listener.expires(sessionId, endOf(expiresAt, record));
     return true;

@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+
 const settle = (): void => {};
 
 /** Runs a task while holding a lock on `key` that other processes respect (a store's `withLock`). */
@@ -7,18 +9,27 @@ export type SessionLock = <T>(key: string, task: () => Promise<T>) => Promise<T>
  * Runs tasks one at a time per key, in call order; different keys run
  * concurrently. With a `lock`, each task also runs inside `lock(key, …)`, so
  * one process orders its own calls before it contends with other processes.
+ * With `reentrant`, a task queued from inside a running task of the same key
+ * (a `setById` inside a serialized request) runs at once instead of waiting
+ * for its own caller.
  */
 export class SessionQueue {
   readonly #tails = new Map<string, Promise<void>>();
   readonly #lock: SessionLock | undefined;
+  readonly #held: AsyncLocalStorage<ReadonlySet<string>> | undefined;
 
-  constructor(lock?: SessionLock) {
+  constructor(lock?: SessionLock, { reentrant = false }: { reentrant?: boolean } = {}) {
     this.#lock = lock;
+    if (reentrant) this.#held = new AsyncLocalStorage();
   }
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const held = this.#held;
+    const inTurn = held?.getStore();
+    if (inTurn?.has(key)) return task();
+    const owned = held ? () => held.run(new Set(inTurn).add(key), task) : task;
     const lock = this.#lock;
-    const step = lock ? () => lock(key, task) : task;
+    const step = lock ? () => lock(key, owned) : owned;
     const previous = this.#tails.get(key);
     const result = previous ? previous.then(step) : step();
     const tail = result.then(settle, settle);

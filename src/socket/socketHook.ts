@@ -20,7 +20,7 @@ const refusal = (): Error => new Error(message("Handshake refused after an unexp
  * handshake refused with a `[koa-io-session]` message.
  */
 export function socketHook(core: BridgeCore, handshakes: Handshakes): SocketMiddleware {
-  const { config, registry, gateway, adopt, withSession, boundary } = core;
+  const { config, registry, gateway, adopt, withSession, boundary, touch } = core;
 
   const owner: SocketOwner = {
     sessionIdOf: (clientId) => registry.getSessionId(clientId),
@@ -31,6 +31,16 @@ export function socketHook(core: BridgeCore, handshakes: Handshakes): SocketMidd
   function attach(socket: Socket): string {
     const { clientId } = handshakes.of(socket.request);
     equipSocket(socket, clientId, owner);
+    if (config.socketTouchMs !== undefined) {
+      socket.use(boundary.guard(
+        "socketTouch event middleware",
+        (_packet: unknown, next: (err?: Error) => void) => {
+          touch(registry.getSessionId(clientId));
+          next();
+        },
+        (_error, _packet, next) => next(),
+      ));
+    }
     return clientId;
   }
 

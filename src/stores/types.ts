@@ -68,4 +68,24 @@ export interface SessionStore {
    * run inside it (after the in-process queue); HTTP requests do not.
    */
   withLock?<T>(sessionId: string, task: () => Promise<T>): Promise<T>;
+  /**
+   * User index (option `userKey`), for a store shared by several processes:
+   * records that `sessionId` belongs to `userId` until `expiresAt` (called on
+   * every save of a session that has a user, so the expiry follows the
+   * session). Implement all three verbs or none; without them the bridge
+   * keeps the index in memory (a store without `subscribe`) or scans
+   * `list()` (a shared store), see the README.
+   */
+  indexUser?(userId: string, sessionId: string, expiresAt: number): MaybePromise<unknown>;
+  /** Forgets that `sessionId` belongs to `userId` (the bridge found it gone or moved to another user). */
+  unindexUser?(userId: string, sessionId: string): MaybePromise<unknown>;
+  /**
+   * The session ids indexed for `userId` whose entry has not expired. May
+   * hold stale ids: the bridge reads each one and unindexes those that no
+   * longer belong to the user.
+   */
+  sessionsOfUser?(userId: string): MaybePromise<Iterable<string>>;
 }
+
+/** The optional user-index verbs of a store (see `SessionStore.indexUser`). */
+export type UserIndexVerbs = Required<Pick<SessionStore, "indexUser" | "unindexUser" | "sessionsOfUser">>;

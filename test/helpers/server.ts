@@ -119,9 +119,9 @@ export async function closeAll(): Promise<void> {
   await Promise.all([...open].map((server) => server.close()));
 }
 
-/** Resolves the next `count` emissions of `event` on `emitter`-like objects. */
-export function waitFor<T>(emitter: NodeJS.EventEmitter, event: string): Promise<T> {
-  return new Promise((resolve) => emitter.once(event, resolve));
+/** Resolves the next emission of `event` on an emitter (a Node EventEmitter or a socket.io-client socket). */
+export function waitFor<T>(emitter: NodeJS.EventEmitter | ClientSocket, event: string): Promise<T> {
+  return new Promise((resolve) => (emitter as NodeJS.EventEmitter).once(event, resolve));
 }
 
 export { CookieJar };

@@ -71,8 +71,14 @@ function refresh() {
   refreshing = (async () => {
     do {
       again = false;
-      const [httpSide, socketSide] = await Promise.all([httpView().catch(() => null), socketView()]);
+      const [httpSide, socketSide, mine] = await Promise.all([
+        httpView().catch(() => null),
+        socketView(),
+        http("GET", "/api/sessions").catch(() => null),
+      ]);
       render(httpSide, socketSide);
+      renderSessions(mine);
+      await keepAlive();
     } while (again);
   })().finally(() => {
     refreshing = null;
@@ -166,6 +172,10 @@ const actions = {
   "name-ws": () => emit("name:set", $("#name").value),
   login: () => http("POST", "/api/login"),
   logout: () => http("POST", "/api/logout"),
+  "logout-all": async () => {
+    const { ended } = await http("POST", "/api/logout-everywhere");
+    note(`logged out everywhere else: ${ended} session(s) ended`);
+  },
   cleanup: () => emit("cleanup"), // the bridge's "cleanup" event shows in the log
 };
 
@@ -184,6 +194,38 @@ for (const [id, action] of Object.entries(actions)) {
   });
 }
 $("#clear-log").addEventListener("click", () => $("#log").replaceChildren());
+
+// ---- the user's sessions and the keep-alive ----
+
+function renderSessions(mine) {
+  const list = $("#sessions");
+  $("#users [data-field=user]").textContent = mine?.user ? `of ${mine.user}` : "log in with a name to see them";
+  list.replaceChildren(
+    ...(mine?.sessions ?? []).map(({ sessionId, current }) => {
+      const item = document.createElement("li");
+      item.dataset.current = String(current);
+      item.textContent = `${short(sessionId)}${current ? " (this browser)" : ""}`;
+      return item;
+    }),
+  );
+}
+
+/** Socket activity keeps the session alive (socketTouch); show when it would expire now. */
+async function keepAlive() {
+  const pill = $("#keepalive");
+  try {
+    const { expiresAt } = await emit("keepalive");
+    pill.dataset.state = expiresAt ? "alive" : "none";
+    pill.dataset.expiresAt = expiresAt ?? "";
+    pill.textContent = expiresAt
+      ? `keep-alive: expires ${new Date(expiresAt).toLocaleTimeString([], { hour12: false })}`
+      : "keep-alive: no session";
+  } catch {
+    pill.dataset.state = "none";
+    pill.textContent = "keep-alive: offline";
+  }
+}
+setInterval(keepAlive, 20_000);
 
 // ---- the live log ----
 
