@@ -36,7 +36,9 @@ describe.skipIf(!canStart)("RedisStore on a changing cluster", () => {
   afterEach(async () => {
     await store?.close();
     await user?.close();
-    await deleteKeys(admin, prefix);
+    // This cluster is the file's own and thrown away after it: the resharding test has shut its extra
+    // master down, which the other nodes still list, so cleaning up may meet a closed connection.
+    await deleteKeys(admin, prefix).catch(() => 0);
   });
 
   afterAll(async () => {
