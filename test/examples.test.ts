@@ -1,7 +1,7 @@
 // Every program in examples/ runs in its own process on a free port, is driven by
 // real HTTP and socket.io clients, and stops cleanly on a signal.
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -196,6 +196,8 @@ describe("examples/cross-origin", () => {
 
 describe("examples/typescript", () => {
   it("compiles under strict settings and runs: typed events, typed session data", async () => {
+    // Inside the project, so the compiled example finds the project's node_modules; a fresh clone has no test/.tmp yet.
+    mkdirSync(join(ROOT, "test", ".tmp"), { recursive: true });
     const outDir = mkdtempSync(join(ROOT, "test", ".tmp", "ts-example-"));
     try {
       await run(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", "examples/typescript", "--outDir", outDir], { cwd: ROOT });
