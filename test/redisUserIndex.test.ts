@@ -1,47 +1,71 @@
-import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { redisUserIndex, type UserIndexCommands } from "../src/stores/redisUserIndex.js";
-import { deleteKeys, redisAvailable, redisClient, testPrefix } from "./helpers/redis.js";
+import { type Cluster, Redis } from "ioredis";
+import { afterAll, describe, expect, it } from "vitest";
+import { RedisStore } from "../src/redis.js";
+import { redisUserIndex } from "../src/stores/redis/userIndex.js";
+import { deleteKeys, REDIS_URL, redisAvailable, testPrefix } from "./helpers/redis.js";
+import { clusterClient, stopTestCluster, testCluster } from "./helpers/redisCluster.js";
+import { type ClientFamily, openClient, type RedisTopology } from "./helpers/redisFlavors.js";
 
-const available = await redisAvailable();
+const standalone = await redisAvailable();
+const cluster = await testCluster();
+afterAll(stopTestCluster);
 
-/** The `eval` shim over ioredis, as RedisStore's command layer provides it. */
-const evalOver = (client: Redis): UserIndexCommands => ({
-  eval: (script, keys, args) => client.eval(script.source, keys.length, ...keys, ...args),
+const topologies: RedisTopology[] = [
+  ...(standalone ? [{ kind: "standalone" as const, urls: [REDIS_URL] }] : []),
+  ...(cluster ? [{ kind: "cluster" as const, urls: cluster.urls }] : []),
+];
+const families: ClientFamily[] = ["ioredis5", "ioredis6", "iovalkey", "redis5", "redis6"];
+
+const adminOf = (topology: RedisTopology): Redis | Cluster => {
+  if (topology.kind === "cluster") return clusterClient(topology.urls);
+  const admin = new Redis(topology.urls[0]!, { maxRetriesPerRequest: 1 });
+  admin.on("error", () => {});
+  return admin;
+};
+
+const userKeyOf = (prefix: string, userId: string): string => redisUserIndex({ eval: async () => null }, prefix).userKeyOf(userId);
+
+it("names one key per user under the store's prefix, the user id as its hash tag", () => {
+  expect(userKeyOf("p:", "ann")).toBe("p:user:{ann}");
+  // Braces in an id cannot end the hash tag early.
+  expect(userKeyOf("p:", "a{b}")).toBe("p:user:{a%7Bb%7D}");
 });
 
-describe.runIf(available)("redisUserIndex (real Redis)", () => {
-  let client: Redis;
-  const prefix = testPrefix();
-  beforeAll(() => {
-    client = redisClient();
-  });
-  afterAll(async () => {
-    await deleteKeys(client, prefix);
-    client.disconnect();
-  });
+for (const topology of topologies) {
+  for (const family of families) {
+    it(`RedisStore's user index with ${family} on ${topology.kind}: one sorted set per user, scored by expiry, pruned lazily`, async () => {
+      const prefix = testPrefix();
+      const user = await openClient(family, topology);
+      const admin = adminOf(topology);
+      const store = new RedisStore({ client: user.client, prefix });
+      try {
+        const now = Date.now();
+        await store.indexUser("ann", "s1", now + 60_000);
+        await store.indexUser("ann", "s2", now + 120_000);
+        await store.indexUser("bob", "s3", now + 60_000);
+        expect([...(await store.sessionsOfUser("ann"))].sort()).toEqual(["s1", "s2"]);
+        expect(await store.sessionsOfUser("bob")).toEqual(["s3"]);
+        const key = userKeyOf(prefix, "ann");
+        expect(await admin.zcard(key)).toBe(2);
+        // The key lives until its last session's expiry.
+        expect(Number(await admin.pexpiretime(key))).toBe(now + 120_000);
+        // A user's set is never taken for a session.
+        expect(await store.list()).toEqual([]);
 
-  it("keeps one sorted set per user, scored by expiry, pruned lazily, with a hash tag per user", async () => {
-    const index = redisUserIndex(evalOver(client), prefix);
-    const now = Date.now();
-    await index.indexUser("ann", "s1", now + 60_000);
-    await index.indexUser("ann", "s2", now + 120_000);
-    await index.indexUser("bob", "s3", now + 60_000);
-    expect((await index.sessionsOfUser("ann")).sort()).toEqual(["s1", "s2"]);
-    expect(await index.sessionsOfUser("bob")).toEqual(["s3"]);
-    const key = index.userKeyOf("ann");
-    expect(key).toBe(`${prefix}user:{ann}`);
-    expect(index.userKeyOf("a{b}")).toBe(`${prefix}user:{a%7Bb%7D}`);
-    // The key lives until its last session's expiry.
-    expect(Number(await client.pexpiretime(key))).toBe(now + 120_000);
-
-    await index.unindexUser("ann", "s1");
-    expect(await index.sessionsOfUser("ann")).toEqual(["s2"]);
-    // An entry whose session expired drops out at the next read.
-    await index.indexUser("ann", "s2", now - 1);
-    await index.indexUser("ann", "s4", now + 30_000);
-    expect(await index.sessionsOfUser("ann")).toEqual(["s4"]);
-    expect(await client.zcard(key)).toBe(1);
-    expect(await index.sessionsOfUser("nobody")).toEqual([]);
-  });
-});
+        await store.unindexUser("ann", "s1");
+        expect(await store.sessionsOfUser("ann")).toEqual(["s2"]);
+        // An entry whose session expired drops out at the next write or read.
+        await store.indexUser("ann", "s2", now - 1);
+        await store.indexUser("ann", "s4", now + 30_000);
+        expect(await store.sessionsOfUser("ann")).toEqual(["s4"]);
+        expect(await admin.zcard(key)).toBe(1);
+        expect(await store.sessionsOfUser("nobody")).toEqual([]);
+      } finally {
+        await store.close();
+        await deleteKeys(admin, prefix);
+        await admin.quit();
+        await user.close();
+      }
+    });
+  }
+}

@@ -3,6 +3,7 @@
 // `EVENT <json>` line per bridge event. Env: REDIS_URL, or REDIS_CLUSTER_URLS
 // (comma-separated) for a cluster; CLIENT (ioredis5 | ioredis6 | redis5 | redis6,
 // default ioredis5): the family of the store's client; PREFIX; BRIDGE_OPTS (JSON).
+// Routes /sessions-of and /destroy-user need BRIDGE_OPTS {"userKey":"user"}; /signin?user= sets that field.
 import { createServer } from "node:http";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Cluster, Redis } from "ioredis";
@@ -61,12 +62,32 @@ app.use(async (ctx, next) => {
     ctx.body = { sessionId: bridge.getSessionId(clientId) ?? null };
     return;
   }
+  // With BRIDGE_OPTS {"userKey":"user"}: the shared user index.
+  if (ctx.path === "/sessions-of") {
+    ctx.body = { sessionIds: (await bridge.getSessionIdsByUser(String(ctx.query.user))).sort() };
+    return;
+  }
+  if (ctx.path === "/destroy-user") {
+    const except = ctx.query.except === undefined ? undefined : String(ctx.query.except);
+    ctx.body = { count: await bridge.destroyByUser(String(ctx.query.user), { except }) };
+    return;
+  }
   const session = ctx.session;
   switch (ctx.path) {
     case "/session":
       break;
     case "/inc":
       session.count = (Number(session.count) || 0) + 1;
+      break;
+    case "/slowinc": {
+      // Read, wait, write: without serializeRequests, writes made meanwhile are lost.
+      const count = Number(session.count) || 0;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      session.count = count + 1;
+      break;
+    }
+    case "/signin":
+      session.user = String(ctx.query.user);
       break;
     case "/login":
       session.user = ctx.query.user ?? "someone";

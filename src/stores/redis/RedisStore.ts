@@ -7,6 +7,7 @@ import type { RedisAccess } from "./client.js";
 import { InOrder } from "./inOrder.js";
 import { RedisFeed } from "./feed.js";
 import { RedisLock } from "./lock.js";
+import { type RedisUserIndex, redisUserIndex, USER_KEY_PART } from "./userIndex.js";
 
 /** Options of `new RedisStore(opt)`. */
 export interface RedisStoreOptions {
@@ -100,6 +101,7 @@ export class RedisStore implements SessionStore {
   /** How this process's own messages start (`#flush` writes `n` first). */
   readonly #ownWirePrefix = `{"n":"${this.#node}"`;
   readonly #lock: RedisLock;
+  readonly #users: RedisUserIndex;
   readonly #onError: (error: Error) => void;
   readonly #listeners = new Set<(change: StoreChange) => void>();
   #feed: RedisFeed | undefined;
@@ -132,6 +134,7 @@ export class RedisStore implements SessionStore {
     this.#onError = onError as (error: Error) => void;
     const timings = { ttlMs: readPositive(options, "lockTtlMs", 10_000), waitMs: readPositive(options, "lockWaitMs", 10_000) };
     this.#lock = new RedisLock(redis, timings, this.#onError);
+    this.#users = redisUserIndex(redis, prefix);
   }
 
   /** The key prefix of the session records. */
@@ -232,6 +235,21 @@ export class RedisStore implements SessionStore {
     };
   }
 
+  /** Adds `sessionId` to `userId`'s sorted set (`prefix + "user:{" + userId + "}"`), scored by its expiry. */
+  indexUser(userId: string, sessionId: string, expiresAt: number): Promise<void> {
+    return this.#call(`index session "${sessionId}" of user "${userId}"`, () => this.#users.indexUser(userId, sessionId, expiresAt));
+  }
+
+  /** Removes `sessionId` from `userId`'s sorted set. */
+  unindexUser(userId: string, sessionId: string): Promise<void> {
+    return this.#call(`unindex session "${sessionId}" of user "${userId}"`, () => this.#users.unindexUser(userId, sessionId));
+  }
+
+  /** The session ids in `userId`'s sorted set whose expiry has not passed (dropping the others). */
+  sessionsOfUser(userId: string): Promise<string[]> {
+    return this.#call(`list the sessions of user "${userId}"`, () => this.#users.sessionsOfUser(userId));
+  }
+
   /** Runs `task` holding the session's lock, which every process on this Redis respects. */
   withLock<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
     return this.#lock.run(this.lockKeyOf(sessionId), `session "${sessionId}"`, task);
@@ -277,6 +295,8 @@ export class RedisStore implements SessionStore {
   #idOf(key: string): string | undefined {
     if (!key.startsWith(this.#rawPrefix)) return undefined;
     const rest = key.slice(this.#rawPrefix.length);
+    // A user-index set, never a session (its expiry must not read as one's).
+    if (rest.startsWith(USER_KEY_PART)) return undefined;
     if (rest.startsWith("{")) {
       if (rest.endsWith("}")) return rest.slice(1, -1);
       if (rest.endsWith("}:lock")) return undefined;

@@ -1,40 +1,29 @@
-import { createHash } from "node:crypto";
+import { type RedisAccess, redisScript } from "./client.js";
 
-/** A Lua script and its SHA1 (the shape of RedisStore's scripts). */
-export interface UserIndexScript {
-  readonly source: string;
-  readonly sha: string;
-}
-
-/** The one command the user index needs: a script over one key (RedisStore's `eval` shim). */
-export interface UserIndexCommands {
-  eval(script: UserIndexScript, keys: string[], args: (string | number)[]): Promise<unknown>;
-}
-
-const script = (source: string): UserIndexScript => ({ source, sha: createHash("sha1").update(source).digest("hex") });
+/** The part of every user-index key after the store's prefix: `prefix + "user:{" + userId + "}"`. */
+export const USER_KEY_PART = "user:";
 
 // Scored by expiry: entries of dead sessions fall out here, and the key lives as long as its last session.
-const INDEX = script(`
+const INDEX = redisScript(`
 redis.call("zadd", KEYS[1], ARGV[2], ARGV[1])
 redis.call("zremrangebyscore", KEYS[1], "-inf", ARGV[3])
 local last = redis.call("zrange", KEYS[1], -1, -1, "WITHSCORES")
 if last[2] then redis.call("pexpireat", KEYS[1], last[2]) end
 return 1`);
-const UNINDEX = script(`return redis.call("zrem", KEYS[1], ARGV[1])`);
-const SESSIONS = script(`
+const UNINDEX = redisScript(`return redis.call("zrem", KEYS[1], ARGV[1])`);
+const SESSIONS = redisScript(`
 redis.call("zremrangebyscore", KEYS[1], "-inf", ARGV[1])
 return redis.call("zrange", KEYS[1], 0, -1)`);
 
 /**
  * RedisStore's user-index verbs: one sorted set per user (members session
  * ids, scores their expiry), pruned lazily. The key carries the user id as
- * its hash tag, so each set lives in one Cluster slot and no command spans
- * two keys. Mix the result into a store: `Object.assign(store, redisUserIndex(access, prefix))`
- * or delegate its three methods to it.
+ * its hash tag, so each set lives in one Cluster slot and every command is
+ * a script over that one key, on any client family.
  */
-export function redisUserIndex(redis: UserIndexCommands, prefix: string) {
+export function redisUserIndex(redis: Pick<RedisAccess, "eval">, prefix: string) {
   // encodeURIComponent keeps braces out of the id, so they cannot end the hash tag early.
-  const keyOf = (userId: string): string => `${prefix}user:{${encodeURIComponent(userId)}}`;
+  const keyOf = (userId: string): string => `${prefix}${USER_KEY_PART}{${encodeURIComponent(userId)}}`;
   return {
     /** The Redis key of `userId`'s set. */
     userKeyOf: keyOf,
@@ -49,3 +38,6 @@ export function redisUserIndex(redis: UserIndexCommands, prefix: string) {
     },
   };
 }
+
+/** The user index as RedisStore holds it. */
+export type RedisUserIndex = ReturnType<typeof redisUserIndex>;
