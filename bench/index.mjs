@@ -19,7 +19,11 @@ node("filestore.mjs");
 const redis = existsSync(join(benchDir, "redis.mjs")) && existsSync(join(benchDir, "..", "dist", "redis.js"));
 if (redis) node("redis.mjs");
 
+node("users.mjs");
+
 const scale = await runScale();
+const users = result("users");
+const usersRatio = (variant) => users.rows.find((r) => r.mode === "one session, 50 connections" && r.variant === variant).ratio;
 const store = result("store");
 const filestore = result("filestore");
 const ratio = (mode, variant = "bridge-live") => http.find((r) => r.mode === mode && r.variant === variant).ratio;
@@ -40,6 +44,9 @@ const rows = [
   ["scale: 10k sockets, heap/socket ÷ plain socket.io", scale.sockets.ratio, "≤ 1.10"],
   ["scale: withSession direct ÷ Map read-modify-write", scale.wire.directRatio, "≤ 2.5"],
   ["scale: withSession over the wire ÷ raw round trip", scale.wire.wireRatio, "≥ 0.85"],
+  ["serializeRequests on, one session ÷ off (HTTP)", usersRatio("serializeRequests"), "—"],
+  ["userKey on, one session ÷ off (HTTP saves)", usersRatio("userKey"), "—"],
+  ["destroyByUser of 1,000 sessions (ms)", users.destroyByUser1000Ms, "—"],
 ];
 console.log("\nSummary");
 for (const [name, value, target] of rows) {
