@@ -5,6 +5,7 @@ import Koa from "koa";
 import { Server, type Socket } from "socket.io";
 import bridgeSession, {
   type BridgeOptions,
+  type DestroyByUserOptions,
   bridgeSession as namedBridgeSession,
   generateUid,
   LiveStore,
@@ -15,6 +16,7 @@ import bridgeSession, {
   type SessionSetEvent,
   type SessionStore,
   type StoreState,
+  type UserId,
 } from "koa-io-session";
 
 /** true only when A and B are the same type (not merely assignable, so `any` fails). */
@@ -108,6 +110,21 @@ void keyed;
 bridgeSession(app, io, { appKeys: "one" });
 // @ts-expect-error sameSite accepts only koa-session's values
 bridgeSession(app, io, { sameSite: "sometimes" });
+
+// The opt-in features: userKey names a session field, socketTouch is a boolean or ms, serializeRequests a boolean.
+const featured: BridgeOptions = { userKey: "userId", socketTouch: 60_000, serializeRequests: true };
+void featured;
+// @ts-expect-error socketTouch is a boolean or a number of ms
+bridgeSession(app, io, { socketTouch: "1m" });
+async function logOutEverywhere(userId: UserId, keep?: string): Promise<void> {
+  const ids: Equal<Awaited<ReturnType<typeof bridge.getSessionIdsByUser>>, string[]> = true;
+  const ended: number = await bridge.destroyByUser(userId, { except: keep });
+  const options: DestroyByUserOptions = { except: "sid" };
+  void [ids, ended, options];
+  // @ts-expect-error except names one session id
+  await bridge.destroyByUser(userId, { except: 42 });
+}
+void logOutEverywhere;
 
 // ---- events --------------------------------------------------------------
 
