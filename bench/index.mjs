@@ -23,7 +23,7 @@ node("users.mjs");
 
 const scale = await runScale();
 const users = result("users");
-const usersRatio = (variant) => users.rows.find((r) => r.mode === "one session, 50 connections" && r.variant === variant).ratio;
+const usersRatio = (variant, mode = "one session, 50 connections") => users.rows.find((r) => r.mode === mode && r.variant === variant).ratio;
 const store = result("store");
 const filestore = result("filestore");
 const ratio = (mode, variant = "bridge-live") => http.find((r) => r.mode === mode && r.variant === variant).ratio;
@@ -45,6 +45,7 @@ const rows = [
   ["scale: withSession direct ÷ Map read-modify-write", scale.wire.directRatio, "≤ 2.5"],
   ["scale: withSession over the wire ÷ raw round trip", scale.wire.wireRatio, "≥ 0.85"],
   ["serializeRequests on, one session ÷ off (HTTP)", usersRatio("serializeRequests"), "—"],
+  ["serializeRequests on, 50 sessions ÷ off (HTTP)", usersRatio("serializeRequests", "50 sessions, one per connection"), "≈ 1"],
   ["userKey on, one session ÷ off (HTTP saves)", usersRatio("userKey"), "—"],
   ["destroyByUser of 1,000 sessions (ms)", users.destroyByUser1000Ms, "—"],
 ];

@@ -33,8 +33,8 @@ export function stopChild(child) {
 }
 
 /** One autocannon run; resolves requests/s (mean) and p99 latency (ms). */
-export async function load(url, { duration = 3, connections = 50, headers = {} } = {}) {
-  const result = await autocannon({ url, duration, connections, headers });
+export async function load(url, { duration = 3, connections = 50, headers = {}, setupClient } = {}) {
+  const result = await autocannon({ url, duration, connections, headers, ...(setupClient && { setupClient }) });
   if (result.errors || result.non2xx) throw new Error(`bench run had ${result.errors} errors, ${result.non2xx} non-2xx`);
   return { rps: result.requests.average, p99: result.latency.p99 };
 }

@@ -21,15 +21,28 @@ async function httpCosts() {
     servers[name] = await startChild("http-server.mjs", ["bridge-live"], { BRIDGE_OPTS: JSON.stringify(opts), BENCH_USER: "bench-user" });
   }
   // A returning browser: its cookies name an existing session, so serializeRequests queues every request.
-  const modes = { "one browser, 1 connection": 1, "one session, 50 connections": 50 };
+  // The third mode gives each connection a session of its own: nothing should wait there.
+  const modes = {
+    "one browser, 1 connection": { connections: 1 },
+    "one session, 50 connections": { connections: 50 },
+    "50 sessions, one per connection": { connections: 50, distinct: true },
+  };
   const samples = {};
   try {
     const cookies = {};
-    for (const name of Object.keys(variants)) cookies[name] = cookieHeader(await fetch(`http://127.0.0.1:${servers[name].port}/`));
-    for (const [mode, connections] of Object.entries(modes)) {
+    for (const name of Object.keys(variants)) {
+      const url = `http://127.0.0.1:${servers[name].port}/`;
+      cookies[name] = await Promise.all(Array.from({ length: 50 }, async () => cookieHeader(await fetch(url))));
+    }
+    for (const [mode, { connections, distinct }] of Object.entries(modes)) {
       for (let round = 0; round < rounds; round++) {
         for (const name of Object.keys(variants)) {
-          const { rps } = await load(`http://127.0.0.1:${servers[name].port}/`, { duration, connections, headers: { cookie: cookies[name] } });
+          const list = cookies[name];
+          let next = 0;
+          const options = distinct
+            ? { duration, connections, setupClient: (client) => client.setHeaders({ cookie: list[next++ % list.length] }) }
+            : { duration, connections, headers: { cookie: list[0] } };
+          const { rps } = await load(`http://127.0.0.1:${servers[name].port}/`, options);
           (((samples[mode] ??= {})[name]) ??= []).push(rps);
         }
       }
