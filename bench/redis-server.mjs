@@ -17,13 +17,19 @@ const autoPipelining = process.env.AUTO_PIPELINING === "1";
 const app = new Koa();
 app.keys = ["bench-key-0123456789abcdefghijklmnopqrstuvwxyz"];
 const io = new Server();
+let client;
 
 if (variant === "koa-redis") {
   // What a koa-session user picks for Redis; its keys get this run's prefix through ioredis' keyPrefix.
   const store = redisStore({ url, keyPrefix: `${prefix}koa-redis:`, enableAutoPipelining: autoPipelining });
   app.use(session({ key: "bench.sid", maxAge: 30 * 86_400_000, store }, app)); // the bridge's default lifetime
 } else if (variant === "bridge-redis") {
-  const client = new Redis(url, { maxRetriesPerRequest: 1, enableAutoPipelining: autoPipelining });
+  // BENCH_FAMILY=node-redis: node-redis 5 instead of ioredis 5.
+  if (process.env.BENCH_FAMILY === "node-redis") {
+    const { createClient } = await import("redis");
+    client = createClient({ url, disableOfflineQueue: true });
+    await client.connect();
+  } else client = new Redis(url, { maxRetriesPerRequest: 1, enableAutoPipelining: autoPipelining });
   bridgeSession(app, io, { key: "bench.sid", store: new RedisStore({ client, prefix: `${prefix}bridge:` }) });
 } else {
   throw new Error(`unknown variant ${variant}`);
@@ -41,6 +47,8 @@ app.use((ctx) => {
 
 io.on("connection", (socket) => {
   socket.on("inc", async (ack) => ack(await socket.withSession(({ session }) => ++session.count)));
+  // The baseline: one atomic INCR per event through the same client and server.
+  socket.on("incr", async (ack) => ack(await client.incr(`${prefix}incr:${socket.sessionId}`)));
   socket.on("count", async (ack) => ack(await socket.withSession(({ session }) => session.count)));
 });
 

@@ -95,14 +95,14 @@ async function countVia(port, cookie) {
   return count;
 }
 
-/** Every socket keeps one `inc` in flight for `duration` s. */
-async function runOps(sockets) {
+/** Every socket keeps one `event` (`inc`: withSession; `incr`: one INCR) in flight for `duration` s. */
+async function runOps(sockets, event = "inc") {
   const end = Date.now() + duration * 1000;
   let acks = 0;
   const start = Date.now();
   await Promise.all(sockets.map(async (socket) => {
     while (Date.now() < end) {
-      await socket.emitWithAck("inc");
+      await socket.emitWithAck(event);
       acks++;
     }
   }));
@@ -154,11 +154,68 @@ async function benchCrossNode() {
   return { rows, exact, samples };
 }
 
+/**
+ * Per client family: withSession on 2 processes vs one INCR per event through
+ * the same processes and Redis, and vs one process; one session (8 sockets)
+ * and 50 sessions (one socket each), in interleaved rounds.
+ */
+async function benchFamilies() {
+  const rows = [];
+  const allSamples = {};
+  let exact = true;
+  for (const family of ["ioredis", "node-redis"]) {
+    const familyEnv = { ...env, BENCH_FAMILY: family };
+    const [a, b] = [await startChild("redis-server.mjs", ["bridge-redis"], familyEnv), await startChild("redis-server.mjs", ["bridge-redis"], familyEnv)];
+    const run = async (sessions, socketsPerSession, twoNodes, event) => {
+      const cookies = await Promise.all(Array.from({ length: sessions }, () => startSession(a.port)));
+      const sockets = [];
+      let i = 0;
+      for (const cookie of cookies) for (let k = 0; k < socketsPerSession; k++) sockets.push(await connect(twoNodes && i++ % 2 ? b.port : a.port, cookie));
+      const result = await runOps(sockets, event);
+      if (event === "inc") {
+        const counts = await Promise.all(cookies.map((cookie) => countVia(b.port, cookie)));
+        exact &&= counts.reduce((x, y) => x + y, 0) === result.acks;
+      }
+      return result.perSecond;
+    };
+    const cases = {
+      "1 session: withSession, 2 processes": () => run(1, 8, true, "inc"),
+      "1 session: INCR, 2 processes": () => run(1, 8, true, "incr"),
+      "1 session: withSession, 1 process": () => run(1, 8, false, "inc"),
+      "50 sessions: withSession, 2 processes": () => run(50, 1, true, "inc"),
+      "50 sessions: INCR, 2 processes": () => run(50, 1, true, "incr"),
+      "50 sessions: withSession, 1 process": () => run(50, 1, false, "inc"),
+    };
+    const samples = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+    try {
+      for (let round = 0; round < rounds; round++) for (const [name, go] of Object.entries(cases)) samples[name].push(await go());
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+    allSamples[family] = samples;
+    const m = Object.fromEntries(Object.entries(samples).map(([name, list]) => [name, median(list)]));
+    for (const scope of ["1 session", "50 sessions"]) {
+      const cross = m[`${scope}: withSession, 2 processes`];
+      rows.push({ family, scope, withSession2: cross, incr2: m[`${scope}: INCR, 2 processes`], withSession1: m[`${scope}: withSession, 1 process`], vsIncr: cross / m[`${scope}: INCR, 2 processes`], vsOneProcess: cross / m[`${scope}: withSession, 1 process`] });
+    }
+  }
+  console.log(`\nwithSession across 2 processes vs one INCR per event, per family (${rounds} interleaved rounds × ${duration}s, one call in flight per socket; 1 session = 8 sockets, 50 sessions = 1 socket each)`);
+  console.log("family      scope         withSession 2p   INCR 2p   withSession 1p   ×INCR   ×1p");
+  for (const r of rows) {
+    console.log(`${r.family.padEnd(11)} ${r.scope.padEnd(12)} ${fmt(r.withSession2).padStart(15)} ${fmt(r.incr2).padStart(9)} ${fmt(r.withSession1).padStart(16)} ${fmt(r.vsIncr, 2).padStart(7)} ${fmt(r.vsOneProcess, 2).padStart(5)}`);
+  }
+  console.log(`stored counts equal the acknowledged calls: ${exact ? "yes (no lost updates)" : "NO: LOST UPDATES"}`);
+  return { rows, exact, samples: allSamples };
+}
+
 const admin = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
 try {
-  const http = await benchHttp();
-  const crossNode = await benchCrossNode();
-  writeResult("redis", { rounds, duration, redis: (await admin.info("server")).match(/redis_version:(\S+)/)?.[1], http: http.rows, crossNode: { rows: crossNode.rows, exact: crossNode.exact }, samples: { http: http.samples, crossNode: crossNode.samples } });
+  // BENCH_ONLY=families: only the per-family cross-node table.
+  const only = process.env.BENCH_ONLY;
+  const http = only === "families" ? undefined : await benchHttp();
+  const crossNode = only === "families" ? undefined : await benchCrossNode();
+  const families = await benchFamilies();
+  writeResult("redis", { rounds, duration, redis: (await admin.info("server")).match(/redis_version:(\S+)/)?.[1], http: http?.rows, crossNode: crossNode && { rows: crossNode.rows, exact: crossNode.exact }, families: { rows: families.rows, exact: families.exact }, samples: { http: http?.samples, crossNode: crossNode?.samples, families: families.samples } });
 } finally {
   console.log(`\ndeleted ${await deleteKeys(admin)} bench keys`);
   admin.disconnect();
