@@ -2,28 +2,16 @@ import { type Cluster, Redis } from "ioredis";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ms, type StoreState } from "../src/index.js";
 import { RedisStore } from "../src/redis.js";
-import { deleteKeys, REDIS_URL, redisAvailable, subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
-import { clusterClient, stopTestCluster, testCluster } from "./helpers/redisCluster.js";
-import { type ClientFamily, type FamilyClient, openClient, type RedisTopology } from "./helpers/redisFlavors.js";
+import { deleteKeys, subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
+import { stopTestCluster } from "./helpers/redisCluster.js";
+import { adminOf, BRIDGE_FAMILIES, testTopologies } from "./helpers/redisTopologies.js";
+import { type FamilyClient, openClient } from "./helpers/redisFlavors.js";
 import { closeAll, CookieJar, startServer, type TestServer } from "./helpers/server.js";
 import { recordEvents } from "./helpers/storeFixtures.js";
 
-const available = await redisAvailable();
-const cluster = await testCluster();
+const topologies = await testTopologies();
 afterAll(stopTestCluster);
-
-const topologies: RedisTopology[] = [
-  ...(available ? [{ kind: "standalone" as const, urls: [REDIS_URL] }] : []),
-  ...(cluster ? [{ kind: "cluster" as const, urls: cluster.urls }] : []),
-];
-const families: ClientFamily[] = ["ioredis5", "ioredis6", "redis5", "redis6"];
-
-function adminOf(topology: RedisTopology): Redis | Cluster {
-  if (topology.kind === "cluster") return clusterClient(topology.urls);
-  const admin = new Redis(topology.urls[0]!, { maxRetriesPerRequest: 1 });
-  admin.on("error", () => {});
-  return admin;
-}
+const families = BRIDGE_FAMILIES;
 
 // Two bridges in one process, each with its own client and RedisStore on one
 // prefix: the change feed treats them as two nodes (the cross-process test

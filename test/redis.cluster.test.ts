@@ -2,27 +2,14 @@ import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CookieJar } from "./helpers/cookieJar.js";
 import { Redis, type Cluster } from "ioredis";
-import { deleteKeys, REDIS_URL, redisAvailable, subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
-import { clusterClient, stopTestCluster, testCluster } from "./helpers/redisCluster.js";
-import type { ClientFamily, RedisTopology } from "./helpers/redisFlavors.js";
+import { deleteKeys, subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
+import { stopTestCluster } from "./helpers/redisCluster.js";
+import { adminOf, BRIDGE_FAMILIES, testTopologies } from "./helpers/redisTopologies.js";
 import { type RedisNode, startRedisNode, stopRedisNodes } from "./helpers/redisNodes.js";
 
-const available = await redisAvailable();
-const cluster = await testCluster();
+const topologies = await testTopologies();
 afterAll(stopTestCluster);
-
-const topologies: RedisTopology[] = [
-  ...(available ? [{ kind: "standalone" as const, urls: [REDIS_URL] }] : []),
-  ...(cluster ? [{ kind: "cluster" as const, urls: cluster.urls }] : []),
-];
-const families: ClientFamily[] = ["ioredis5", "ioredis6", "redis5", "redis6"];
-
-function adminOf(topology: RedisTopology): Redis | Cluster {
-  if (topology.kind === "cluster") return clusterClient(topology.urls);
-  const admin = new Redis(topology.urls[0]!, { maxRetriesPerRequest: 1 });
-  admin.on("error", () => {});
-  return admin;
-}
+const families = BRIDGE_FAMILIES;
 
 /** Resolves every `event` the socket receives from now on, by reference. */
 function collect<T>(socket: ClientSocket, event: string): T[] {

@@ -2,28 +2,15 @@ import type { Socket as ClientSocket } from "socket.io-client";
 import { type Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CookieJar } from "./helpers/cookieJar.js";
-import { deleteKeys, REDIS_URL, redisAvailable, subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
-import { clusterClient, stopTestCluster, testCluster } from "./helpers/redisCluster.js";
-import type { ClientFamily, RedisTopology } from "./helpers/redisFlavors.js";
+import { deleteKeys, subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
+import { stopTestCluster } from "./helpers/redisCluster.js";
+import { adminOf, BRIDGE_FAMILIES, testTopologies } from "./helpers/redisTopologies.js";
 import { type RedisNode, startRedisNode, stopRedisNodes } from "./helpers/redisNodes.js";
 
-const available = await redisAvailable();
-const cluster = await testCluster();
+const topologies = await testTopologies();
 afterAll(stopTestCluster);
-
-const topologies: RedisTopology[] = [
-  ...(available ? [{ kind: "standalone" as const, urls: [REDIS_URL] }] : []),
-  ...(cluster ? [{ kind: "cluster" as const, urls: cluster.urls }] : []),
-];
-const families: ClientFamily[] = ["ioredis5", "ioredis6", "redis5", "redis6"];
+const families = BRIDGE_FAMILIES;
 const OPTIONS = { userKey: "user", serializeRequests: true, onSessionDestroy: "notify" };
-
-function adminOf(topology: RedisTopology): Redis | Cluster {
-  if (topology.kind === "cluster") return clusterClient(topology.urls);
-  const admin = new Redis(topology.urls[0]!, { maxRetriesPerRequest: 1 });
-  admin.on("error", () => {});
-  return admin;
-}
 
 /** Every `event` the socket receives from now on. */
 function collect<T>(socket: ClientSocket, event: string): T[] {
