@@ -1,27 +1,14 @@
-import { type Cluster, Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/redis.js";
 import { redisUserIndex } from "../src/stores/redis/userIndex.js";
-import { deleteKeys, REDIS_URL, redisAvailable, testPrefix } from "./helpers/redis.js";
-import { clusterClient, stopTestCluster, testCluster } from "./helpers/redisCluster.js";
-import { type ClientFamily, openClient, type RedisTopology } from "./helpers/redisFlavors.js";
+import { deleteKeys, testPrefix } from "./helpers/redis.js";
+import { stopTestCluster } from "./helpers/redisCluster.js";
+import { adminOf, STORE_FAMILIES, testTopologies } from "./helpers/redisTopologies.js";
+import { openClient } from "./helpers/redisFlavors.js";
 
-const standalone = await redisAvailable();
-const cluster = await testCluster();
+const topologies = await testTopologies();
 afterAll(stopTestCluster);
-
-const topologies: RedisTopology[] = [
-  ...(standalone ? [{ kind: "standalone" as const, urls: [REDIS_URL] }] : []),
-  ...(cluster ? [{ kind: "cluster" as const, urls: cluster.urls }] : []),
-];
-const families: ClientFamily[] = ["ioredis5", "ioredis6", "iovalkey", "redis5", "redis6"];
-
-const adminOf = (topology: RedisTopology): Redis | Cluster => {
-  if (topology.kind === "cluster") return clusterClient(topology.urls);
-  const admin = new Redis(topology.urls[0]!, { maxRetriesPerRequest: 1 });
-  admin.on("error", () => {});
-  return admin;
-};
+const families = STORE_FAMILIES;
 
 const userKeyOf = (prefix: string, userId: string): string => redisUserIndex({ eval: async () => null }, prefix).userKeyOf(userId);
 

@@ -3,8 +3,11 @@ import { REDIS_URL, redisAvailable } from "./redis.js";
 import { clusterClient, testCluster } from "./redisCluster.js";
 import type { ClientFamily, RedisTopology } from "./redisFlavors.js";
 
-/** The client families the bridge suites run with. */
+/** The client families the bridge suites run with (their child-process node knows these four). */
 export const BRIDGE_FAMILIES: ClientFamily[] = ["ioredis5", "ioredis6", "redis5", "redis6"];
+
+/** The client families the store suites run with: the bridge's and iovalkey. */
+export const STORE_FAMILIES: ClientFamily[] = ["ioredis5", "ioredis6", "iovalkey", "redis5", "redis6"];
 
 /**
  * Where the bridge suites run: the standalone Redis when it answers and the

@@ -1,35 +1,23 @@
-import { Redis, type Cluster } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generateUid, ms } from "../../src/index.js";
 import { RedisStore, type StoreChange, type StoreState } from "../../src/redis.js";
-import { deleteKeys, mastersOf, REDIS_URL, redisAvailable, subscribed, testPrefix, waitUntil } from "../helpers/redis.js";
-import { clusterClient, stopTestCluster, testCluster } from "../helpers/redisCluster.js";
-import { type ClientFamily, type FamilyClient, openClient, type RedisTopology } from "../helpers/redisFlavors.js";
+import { deleteKeys, mastersOf, subscribed, testPrefix, waitUntil } from "../helpers/redis.js";
+import { stopTestCluster } from "../helpers/redisCluster.js";
+import { adminOf, STORE_FAMILIES, testTopologies } from "../helpers/redisTopologies.js";
+import { type FamilyClient, openClient } from "../helpers/redisFlavors.js";
 import { storeContract } from "./contract.js";
 
 // One suite, a factory per client family × topology (standalone Redis, a 3-master Redis Cluster).
-const standalone = await redisAvailable();
-const cluster = await testCluster();
+const topologies = await testTopologies();
 afterAll(stopTestCluster);
-
-const topologies: RedisTopology[] = [
-  ...(standalone ? [{ kind: "standalone" as const, urls: [REDIS_URL] }] : []),
-  ...(cluster ? [{ kind: "cluster" as const, urls: cluster.urls }] : []),
-];
-const families: ClientFamily[] = ["ioredis5", "ioredis6", "iovalkey", "redis5", "redis6"];
+const families = STORE_FAMILIES;
 
 const state = (session: Record<string, unknown>, expiresIn: number): StoreState => ({
   session: JSON.stringify(session),
   expiresAt: Date.now() + expiresIn,
   ttl: Math.max(expiresIn, 1000),
 });
-
-const adminOf = (topology: RedisTopology): Redis | Cluster => {
-  if (topology.kind === "cluster") return clusterClient(topology.urls);
-  const admin = new Redis(topology.urls[0]!, { maxRetriesPerRequest: 1 });
-  admin.on("error", () => {});
-  return admin;
-};
 
 for (const topology of topologies) {
   for (const family of families) {
