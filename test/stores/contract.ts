@@ -16,6 +16,12 @@ export interface StoreUnderTest {
   reopen?: () => MaybePromise<SessionStore>;
 }
 
+/** The optional store methods a contract run expects to find. */
+export interface StoreFeatures {
+  list: boolean;
+  optimize: boolean;
+}
+
 const DEFAULT_MAX_AGE = ms.d(30);
 const TTL = DEFAULT_MAX_AGE + 10_000;
 
@@ -36,9 +42,15 @@ function state(session: Record<string, unknown>, expiresIn: number): StoreState 
  * The store contract, checked directly and end to end through a real bridge
  * (Koa + socket.io on port 0, real cookies). Call it once per store:
  * `storeContract("LiveStore", () => ({ store: new LiveStore() }))`.
- * Parts that need `list()` are skipped for stores without it.
+ * `features` declares which optional methods the store has; the contract
+ * checks the declaration, then tests what each method promises, or what a
+ * store without it answers.
  */
-export function storeContract(name: string, makeStore: () => MaybePromise<StoreUnderTest>): void {
+export function storeContract(
+  name: string,
+  makeStore: () => MaybePromise<StoreUnderTest>,
+  features: StoreFeatures = { list: true, optimize: false },
+): void {
   describe(`store contract: ${name}`, () => {
     let subject: StoreUnderTest;
     let store: SessionStore;
@@ -53,13 +65,14 @@ export function storeContract(name: string, makeStore: () => MaybePromise<StoreU
       await subject?.cleanup?.();
     });
 
-    const withList = (title: string, fn: () => Promise<void>) =>
-      it(title, async (ctx) => {
-        if (typeof store.list !== "function") ctx.skip();
-        await fn();
-      });
+    const withList = features.list ? it : () => undefined;
 
     describe("directly", () => {
+      it(`has ${features.list ? "" : "no "}list() and ${features.optimize ? "" : "no "}optimize()`, () => {
+        expect(typeof store.list === "function").toBe(features.list);
+        expect(typeof store.optimize === "function").toBe(features.optimize);
+      });
+
       it("get of an unknown id answers undefined or null", async () => {
         const answer = await store.get(`unknown-${generateUid()}`);
         expect(answer == null).toBe(true);
@@ -103,11 +116,12 @@ export function storeContract(name: string, makeStore: () => MaybePromise<StoreU
         expect(after).toContain(b);
       });
 
-      it("optimize, when present, accepts a cleared count", async (ctx) => {
-        if (typeof store.optimize !== "function") ctx.skip();
-        await store.optimize!(0);
-        await store.optimize!(3);
-      });
+      if (features.optimize) {
+        it("optimize accepts a cleared count", async () => {
+          await store.optimize!(0);
+          await store.optimize!(3);
+        });
+      }
     });
 
     describe("through a bridge", () => {
@@ -214,6 +228,14 @@ export function storeContract(name: string, makeStore: () => MaybePromise<StoreU
         expect(server.bridge.getSessionId(live.clientId)).toBe(live.sessionId);
         expect(events.destroy).toHaveLength(0);
       });
+
+      if (!features.list) {
+        it("without list(), cleanup() rejects and startAutoCleanup() throws, both naming list()", async () => {
+          await expect(server.bridge.cleanup()).rejects.toThrow(/^\[koa-io-session\] .*list\(\)/);
+          expect(() => server.bridge.startAutoCleanup()).toThrow(TypeError);
+          expect(() => server.bridge.startAutoCleanup()).toThrow(/list\(\)/);
+        });
+      }
 
       it("re-attaches a stored session after restart", async (ctx) => {
         if (!subject.reopen) ctx.skip();

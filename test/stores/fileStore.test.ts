@@ -586,24 +586,32 @@ describe("FileStore end to end", () => {
   }
 });
 
-storeContract("FileStore", async () => {
-  const home = await mkdtemp(join(tmpdir(), "koa-io-session-fdb-contract-"));
-  const stores = [new FileStore({ fdbOpt: { dir: home } })];
-  return {
-    store: stores[0]!,
-    reopen: async () => {
-      await stores.at(-1)!.close();
-      stores.push(new FileStore({ fdbOpt: { dir: home } }));
-      return stores.at(-1)!;
-    },
-    cleanup: async () => {
-      for (const store of stores) await store.close();
-      await rm(home, { recursive: true, force: true });
-    },
-  };
-});
+storeContract(
+  "FileStore",
+  async () => {
+    const home = await mkdtemp(join(tmpdir(), "koa-io-session-fdb-contract-"));
+    const stores = [new FileStore({ fdbOpt: { dir: home } })];
+    return {
+      store: stores[0]!,
+      reopen: async () => {
+        await stores.at(-1)!.close();
+        stores.push(new FileStore({ fdbOpt: { dir: home } }));
+        return stores.at(-1)!;
+      },
+      cleanup: async () => {
+        for (const store of stores) await store.close();
+        await rm(home, { recursive: true, force: true });
+      },
+    };
+  },
+  { list: true, optimize: true },
+);
 
-storeContract("FileStore over a file-db instance", () => {
-  const fdb = new FakeFdb();
-  return { store: new FileStore({ fdb }), reopen: () => new FileStore({ fdb }) };
-});
+storeContract(
+  "FileStore over a file-db instance",
+  () => {
+    const fdb = new FakeFdb();
+    return { store: new FileStore({ fdb }), reopen: () => new FileStore({ fdb }) };
+  },
+  { list: true, optimize: true },
+);

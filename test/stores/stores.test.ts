@@ -7,12 +7,20 @@ storeContract("LiveStore", () => {
   return { store, reopen: () => store };
 });
 
-storeContract("sync Map store without list/optimize", () => {
-  const store = new SyncMapStore();
-  return { store, reopen: () => store, cleanup: () => store.records.clear() };
-});
+storeContract(
+  "sync Map store without list/optimize",
+  () => {
+    const store = new SyncMapStore();
+    return { store, reopen: () => store, cleanup: () => store.records.clear() };
+  },
+  { list: false, optimize: false },
+);
 
-storeContract("async store (setImmediate delays)", async () => {
-  const store = new AsyncMapStore();
-  return { store, reopen: () => store, cleanup: () => store.records.clear() };
-});
+storeContract(
+  "async store (setImmediate delays)",
+  async () => {
+    const store = new AsyncMapStore();
+    return { store, reopen: () => store, cleanup: () => store.records.clear() };
+  },
+  { list: true, optimize: true },
+);
