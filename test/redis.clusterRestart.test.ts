@@ -9,7 +9,7 @@ import { RedisStore } from "../src/redis.js";
 import { subscribed, testPrefix, waitUntil } from "./helpers/redis.js";
 import { clusterClient } from "./helpers/redisCluster.js";
 import { type DurableCluster, hasRedisServer, startDurableCluster } from "./helpers/redisDurableCluster.js";
-import { type FamilyClient, openClient, type RedisTopology } from "./helpers/redisFlavors.js";
+import { type ClientFamily, type FamilyClient, openClient, type RedisTopology } from "./helpers/redisFlavors.js";
 import { BRIDGE_FAMILIES } from "./helpers/redisTopologies.js";
 import { CookieJar, startServer, type TestServer } from "./helpers/server.js";
 import { recordEvents } from "./helpers/storeFixtures.js";
@@ -26,7 +26,8 @@ interface Tally {
   attempted: number;
   acked: number[];
   failures: string[];
-  ackedAfterRestart: number;
+  /** Acknowledged since the fault ended (`Run.healed`). */
+  ackedAfter: number;
 }
 
 interface Driven {
@@ -72,11 +73,170 @@ async function storedCount(admin: Cluster, key: string): Promise<number> {
   return Number(JSON.parse(JSON.parse(raw).session).count);
 }
 
+/**
+ * Two bridges (Koa + socket.io on port 0, serializeRequests, RedisStore over
+ * a `family` cluster client of their own) on one prefix, the sessions they
+ * drive, and the test's own view of the cluster.
+ */
+class Run {
+  readonly prefix = testPrefix();
+  readonly admin: Cluster;
+  readonly errors: string[] = [];
+  readonly driven: Driven[] = [];
+  readonly #users: FamilyClient[] = [];
+  readonly #servers: TestServer[] = [];
+  readonly #loops: Promise<void>[] = [];
+  #driving = false;
+  /** Set once the fault is over: acknowledgements from then on count as recovery. */
+  healed = false;
+
+  constructor(readonly cluster: DurableCluster) {
+    // Opened after the previous test's fault, so its slot cache is current.
+    this.admin = clusterClient(cluster.urls);
+  }
+
+  get a(): TestServer {
+    return this.#servers[0]!;
+  }
+
+  get b(): TestServer {
+    return this.#servers[1]!;
+  }
+
+  keyOf(sessionId: string): string {
+    return `${this.prefix}{${sessionId}}`;
+  }
+
+  async start(family: ClientFamily): Promise<void> {
+    const topology: RedisTopology = { kind: "cluster", urls: this.cluster.urls };
+    const onError = (error: Error): void => void this.errors.push(error.message);
+    for (let i = 0; i < 2; i++) {
+      const user = await openClient(family, topology);
+      this.#users.push(user);
+      // A long lock TTL: a lock left behind by the fault would block its session past the test.
+      const store = new RedisStore({ client: user.client, prefix: this.prefix, lockTtlMs: 60_000, lockWaitMs: 3000, onError });
+      this.#servers.push(await startServer({ store, serializeRequests: true }, counting(this.errors)));
+    }
+    await subscribed(this.admin, `${this.prefix}changes`, 2);
+  }
+
+  /** A session created over HTTP on A, with a socket on one bridge and HTTP requests to the other. */
+  async addSession(): Promise<Driven> {
+    const jar = new CookieJar();
+    const res = await this.a.get("/inc", jar);
+    expect(res.status).toBe(200);
+    const sessionId = jar.get("test.sid")!;
+    const port = await masterOf(this.admin, this.keyOf(sessionId));
+    const [socketOn, http] = this.driven.length % 2 === 0 ? [this.b, this.a] : [this.a, this.b];
+    const socket = await socketOn.connect(jar);
+    const d: Driven = { sessionId, jar, port, socket, http, tally: { attempted: 1, acked: [1], failures: [], ackedAfter: 0 } };
+    this.driven.push(d);
+    return d;
+  }
+
+  /** Increments every session over its socket and over HTTP, each in a loop, until `stopDriving`. */
+  drive(): void {
+    this.#driving = true;
+    for (const d of this.driven) this.#loops.push(this.#viaSocket(d), this.#viaHttp(d));
+  }
+
+  async stopDriving(): Promise<void> {
+    this.#driving = false;
+    await Promise.all(this.#loops.splice(0));
+  }
+
+  /** Resolves once every session had `count` calls acknowledged since `healed`, on the same clients, bridges and sockets. */
+  async recovered(count = 3): Promise<void> {
+    const what = "acknowledged calls on every session after the fault";
+    await waitUntil(() => this.driven.every((d) => d.tally.ackedAfter >= count), 20_000, what).catch((error: Error) => {
+      const stuck = this.driven.filter((d) => d.tally.ackedAfter < count).map((d) => `${d.sessionId} on ${d.port}: ${d.tally.failures.at(-1)}`);
+      throw new Error(`${error.message}; sessions without them: ${stuck.join("; ")}`);
+    });
+  }
+
+  /** Every acknowledged increment is in Redis, failures are the library's, and no lock is left. */
+  async expectAcknowledgedKept(): Promise<void> {
+    for (const d of this.driven) {
+      for (const failure of d.tally.failures) expect(failure).toMatch(/^(\[koa-io-session\] |HTTP 5\d\d$)/);
+    }
+    for (const error of this.errors) expect(error).toMatch(/^\[koa-io-session\] /);
+    for (const d of this.driven) {
+      const stored = await storedCount(this.admin, this.keyOf(d.sessionId));
+      const { attempted, acked } = d.tally;
+      // Increments ran under the session's lock: each acknowledged one returned a count of its own ...
+      expect(new Set(acked).size).toBe(acked.length);
+      // ... and each is in Redis; unacknowledged ones may have landed too.
+      expect(stored).toBeGreaterThanOrEqual(Math.max(acked.length, ...acked));
+      expect(stored).toBeLessThanOrEqual(attempted);
+    }
+    // No lock was left behind (their TTL is 60 s).
+    const locks = await Promise.all(this.driven.map((d) => this.admin.exists(`${this.keyOf(d.sessionId)}:lock`)));
+    expect(locks).toEqual(this.driven.map(() => 0));
+  }
+
+  /** B hears a change A makes, and both bridges hear `expiring`'s record expire (a notification of its master only). */
+  async expectFeedsLive(expiring: Driven): Promise<void> {
+    await subscribed(this.admin, `${this.prefix}changes`, 2);
+    const eventsA = recordEvents(this.a.bridge);
+    const eventsB = recordEvents(this.b.bridge);
+    const changed = this.driven.find((d) => d !== expiring)!;
+    expect((await this.a.get("/inc", changed.jar)).status).toBe(200);
+    await waitUntil(() => eventsB.set.some((e) => e.sessionId === changed.sessionId && !e.isInit), 10_000, "B to hear A's change");
+    await this.admin.pexpire(this.keyOf(expiring.sessionId), 20);
+    await waitUntil(
+      () => [eventsA, eventsB].every((events) => events.destroy.some((e) => e.sessionId === expiring.sessionId)),
+      10_000,
+      `both bridges to hear the expiry on master ${expiring.port}`,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.stopDriving();
+    await Promise.all(this.#servers.map((server) => server.close()));
+    await Promise.all(this.#users.map((user) => user.close()));
+    this.admin.disconnect();
+  }
+
+  #acknowledged(d: Driven, count: unknown): void {
+    if (typeof count !== "number") return void d.tally.failures.push(`not a count: ${JSON.stringify(count)}`);
+    d.tally.acked.push(count);
+    if (this.healed) d.tally.ackedAfter++;
+  }
+
+  async #viaSocket(d: Driven): Promise<void> {
+    while (this.#driving) {
+      d.tally.attempted++;
+      const reply = (await d.socket.timeout(10_000).emitWithAck("count:inc").catch((e: Error) => ({ error: `no ack: ${e.message}` }))) as {
+        count?: unknown;
+        error?: string;
+      };
+      if ("error" in reply) d.tally.failures.push(reply.error!);
+      else this.#acknowledged(d, reply.count);
+      await sleep(20);
+    }
+  }
+
+  async #viaHttp(d: Driven): Promise<void> {
+    while (this.#driving) {
+      d.tally.attempted++;
+      const res = await request(d.http.http).get("/inc").set("Cookie", d.jar.header()).timeout(10_000).catch((e: Error) => e);
+      if (res instanceof Error) d.tally.failures.push(`no response: ${res.message}`);
+      else if (res.status !== 200) d.tally.failures.push(`HTTP ${res.status}`);
+      else {
+        d.jar.store(res.headers["set-cookie"]);
+        // A failure must never hand the client another session.
+        if (res.body.sessionId !== d.sessionId) d.tally.failures.push(`moved to session ${res.body.sessionId}`);
+        this.#acknowledged(d, res.body.session?.count);
+      }
+      await sleep(20);
+    }
+  }
+}
+
 // A cluster of this file's own whose masters persist with AOF (fsync always),
 // so a master SIGKILLed and started again still holds every write it
-// acknowledged; two bridges (Koa + socket.io on port 0, RedisStore over the
-// user's cluster client) keep writing through the restart.
-describe.skipIf(!enabled)("a cluster master restarted mid-run", () => {
+// acknowledged, while two bridges keep writing through the fault.
+describe.skipIf(!enabled)("a Redis Cluster changing under a running app", () => {
   let cluster: DurableCluster;
 
   beforeAll(async () => {
@@ -90,135 +250,58 @@ describe.skipIf(!enabled)("a cluster master restarted mid-run", () => {
     const victim = PORTS[index % PORTS.length]!;
 
     it(`${family}: keeps every acknowledged write when master ${victim} restarts, recovers by itself, and its feeds are live again`, async () => {
-      const prefix = testPrefix();
-      const topology: RedisTopology = { kind: "cluster", urls: cluster.urls };
-      // The test's own view of the cluster, opened after the previous test's restart.
-      const admin = clusterClient(cluster.urls);
-      const users: FamilyClient[] = [];
-      const errors: string[] = [];
-      const servers: TestServer[] = [];
-      let driving = true;
-      let restarted = false;
-      const loops: Promise<void>[] = [];
+      const run = new Run(cluster);
       try {
-        for (let i = 0; i < 2; i++) {
-          const user = await openClient(family, topology);
-          users.push(user);
-          // A long lock TTL: a lock left behind by the restart would block its session past this test.
-          const onError = (error: Error): void => void errors.push(error.message);
-          const store = new RedisStore({ client: user.client, prefix, lockTtlMs: 60_000, lockWaitMs: 3000, onError });
-          servers.push(await startServer({ store, serializeRequests: true }, counting(errors)));
+        await run.start(family);
+        // Sessions until every master holds at least two.
+        while (PORTS.some((port) => run.driven.filter((d) => d.port === port).length < 2)) {
+          if (run.driven.length >= 40) throw new Error("sessions do not spread over the masters");
+          await run.addSession();
         }
-        const [a, b] = servers as [TestServer, TestServer];
-        const keyOf = (sessionId: string): string => `${prefix}{${sessionId}}`;
-        await subscribed(admin, `${prefix}changes`, 2);
-
-        // Sessions created over HTTP until every master holds at least two.
-        const driven: Driven[] = [];
-        const perMaster = new Map<number, number>(PORTS.map((p) => [p, 0]));
-        while ([...perMaster.values()].some((n) => n < 2)) {
-          if (driven.length >= 40) throw new Error(`sessions do not spread over the masters: ${JSON.stringify([...perMaster])}`);
-          const jar = new CookieJar();
-          const res = await a.get("/inc", jar);
-          expect(res.status).toBe(200);
-          const sessionId = jar.get("test.sid")!;
-          const port = await masterOf(admin, keyOf(sessionId));
-          perMaster.set(port, perMaster.get(port)! + 1);
-          const [socketOn, http] = driven.length % 2 === 0 ? [b, a] : [a, b];
-          const socket = await socketOn.connect(jar);
-          driven.push({ sessionId, jar, port, socket, http, tally: { attempted: 1, acked: [1], failures: [], ackedAfterRestart: 0 } });
-        }
-
-        const acknowledged = (d: Driven, count: unknown): void => {
-          if (typeof count !== "number") return void d.tally.failures.push(`not a count: ${JSON.stringify(count)}`);
-          d.tally.acked.push(count);
-          if (restarted) d.tally.ackedAfterRestart++;
-        };
-        const viaSocket = async (d: Driven): Promise<void> => {
-          while (driving) {
-            d.tally.attempted++;
-            const reply = (await d.socket.timeout(10_000).emitWithAck("count:inc").catch((e: Error) => ({ error: `no ack: ${e.message}` }))) as {
-              count?: unknown;
-              error?: string;
-            };
-            if ("error" in reply) d.tally.failures.push(reply.error!);
-            else acknowledged(d, reply.count);
-            await sleep(20);
-          }
-        };
-        const viaHttp = async (d: Driven): Promise<void> => {
-          while (driving) {
-            d.tally.attempted++;
-            const res = await request(d.http.http).get("/inc").set("Cookie", d.jar.header()).timeout(10_000).catch((e: Error) => e);
-            if (res instanceof Error) d.tally.failures.push(`no response: ${res.message}`);
-            else if (res.status !== 200) d.tally.failures.push(`HTTP ${res.status}`);
-            else {
-              d.jar.store(res.headers["set-cookie"]);
-              // A failure must never hand the client another session.
-              if (res.body.sessionId !== d.sessionId) d.tally.failures.push(`moved to session ${res.body.sessionId}`);
-              acknowledged(d, res.body.session?.count);
-            }
-            await sleep(20);
-          }
-        };
-        for (const d of driven) loops.push(viaSocket(d), viaHttp(d));
-
+        run.drive();
         await sleep(500);
         await cluster.kill(victim);
         await sleep(1500);
         await cluster.start(victim);
-        restarted = true;
-        // Every session's calls succeed again, on the same clients, bridges and sockets.
-        await waitUntil(() => driven.every((d) => d.tally.ackedAfterRestart >= 3), 20_000, "acknowledged calls on every session after the restart").catch(
-          (error: Error) => {
-            const stuck = driven.filter((d) => d.tally.ackedAfterRestart < 3).map((d) => `${d.sessionId} on ${d.port}: ${d.tally.failures.at(-1)}`);
-            throw new Error(`${error.message}; sessions without them: ${stuck.join("; ")}`);
-          },
-        );
-        driving = false;
-        await Promise.all(loops.splice(0));
+        run.healed = true;
+        await run.recovered();
+        await run.stopDriving();
 
-        const onVictim = driven.filter((d) => d.port === victim);
-        // The outage was real: calls on the stopped master's sessions failed, with the library's errors.
+        const onVictim = run.driven.filter((d) => d.port === victim);
+        // The outage was real: calls on the stopped master's sessions failed.
         expect(onVictim.some((d) => d.tally.failures.length > 0)).toBe(true);
-        for (const d of driven) {
-          for (const failure of d.tally.failures) expect(failure).toMatch(/^(\[koa-io-session\] |HTTP 5\d\d$)/);
-        }
-        for (const error of errors) expect(error).toMatch(/^\[koa-io-session\] /);
-        for (const d of driven) {
-          const stored = await storedCount(admin, keyOf(d.sessionId));
-          const { attempted, acked } = d.tally;
-          // Increments ran under the session's lock: each acknowledged one returned a count of its own ...
-          expect(new Set(acked).size).toBe(acked.length);
-          // ... and each is in Redis; unacknowledged ones may have landed too.
-          expect(stored).toBeGreaterThanOrEqual(Math.max(acked.length, ...acked));
-          expect(stored).toBeLessThanOrEqual(attempted);
-        }
-        // No lock was left behind (their TTL is 60 s).
-        const locks = await Promise.all(driven.map((d) => admin.exists(`${keyOf(d.sessionId)}:lock`)));
-        expect(locks.every((n) => n === 0)).toBe(true);
-
-        // The feeds are live again: the change channel (both bridges subscribed) ...
-        await subscribed(admin, `${prefix}changes`, 2);
-        const eventsA = recordEvents(a.bridge);
-        const eventsB = recordEvents(b.bridge);
-        const changed = driven[0]!;
-        expect((await a.get("/inc", changed.jar)).status).toBe(200);
-        await waitUntil(() => eventsB.set.some((e) => e.sessionId === changed.sessionId && !e.isInit), 10_000, "B to hear A's change");
-        // ... and the restarted master's expiry notifications, on both bridges.
-        const expiring = onVictim[0]!;
-        await admin.pexpire(keyOf(expiring.sessionId), 20);
-        await waitUntil(
-          () => [eventsA, eventsB].every((events) => events.destroy.some((e) => e.sessionId === expiring.sessionId)),
-          10_000,
-          "both bridges to hear the expiry on the restarted master",
-        );
+        await run.expectAcknowledgedKept();
+        // The feeds are live again: the change channel and the restarted master's expiry notifications.
+        await run.expectFeedsLive(onVictim[0]!);
       } finally {
-        driving = false;
-        await Promise.all(loops);
-        await Promise.all(servers.map((server) => server.close()));
-        await Promise.all(users.map((user) => user.close()));
-        admin.disconnect();
+        await run.close();
+      }
+    }, 60_000);
+  }
+
+  for (const family of ["redis5", "redis6"] as const) {
+    it(`${family}: a session whose slot moves to another master mid-run still reads and writes, and its expiry is still heard`, async () => {
+      const run = new Run(cluster);
+      try {
+        await run.start(family);
+        const moving = await run.addSession();
+        await run.addSession();
+        const slot = (await run.admin.cluster("KEYSLOT", run.keyOf(moving.sessionId))) as number;
+        const to = PORTS.find((port) => port !== moving.port)!;
+        run.drive();
+        await sleep(300);
+        // Half moved: the record may be on either master, and the clients follow ASK replies.
+        await cluster.moveSlot(slot, moving.port, to, () => sleep(300));
+        run.healed = true;
+        await run.recovered();
+        await run.stopDriving();
+
+        expect(await masterOf(run.admin, run.keyOf(moving.sessionId))).toBe(to);
+        await run.expectAcknowledgedKept();
+        moving.port = to;
+        await run.expectFeedsLive(moving);
+      } finally {
+        await run.close();
       }
     }, 60_000);
   }

@@ -15,6 +15,12 @@ export interface DurableCluster {
   kill(port: number): Promise<void>;
   /** Starts the master on `port` again with its config file and data dir; resolves once every node reports `cluster_state:ok`. */
   start(port: number): Promise<void>;
+  /**
+   * Moves `slot` from the master on `from` to the one on `to` as a resharding
+   * does (IMPORTING/MIGRATING, MIGRATE of its keys, SETSLOT NODE on every
+   * master); `between` runs while the slot is half moved.
+   */
+  moveSlot(slot: number, from: number, to: number, between?: () => Promise<void>): Promise<void>;
   /** Kills every node and deletes the data dir. */
   stop(): Promise<void>;
 }
@@ -78,6 +84,20 @@ export async function startDurableCluster(ports: number[]): Promise<DurableClust
     async start(port) {
       await start(port);
       await waitFor("cluster_state:ok on every node", allOk);
+    },
+    async moveSlot(slot, from, to, between) {
+      const [fromId, toId] = (await Promise.all([cli(from, "cluster", "myid"), cli(to, "cluster", "myid")])).map((id) => id.trim());
+      await cli(to, "cluster", "setslot", String(slot), "importing", fromId!);
+      await cli(from, "cluster", "setslot", String(slot), "migrating", toId!);
+      for (;;) {
+        const keys = (await cli(from, "cluster", "getkeysinslot", String(slot), "100")).split("\n").filter(Boolean);
+        if (keys.length === 0) break;
+        await cli(from, "migrate", "127.0.0.1", String(to), "", "0", "5000", "keys", ...keys);
+        await between?.();
+        between = undefined;
+      }
+      // The new owner first, then the old one, then the others (as redis-cli --cluster reshard does).
+      for (const port of [to, from, ...ports.filter((p) => p !== to && p !== from)]) await cli(port, "cluster", "setslot", String(slot), "node", toId!);
     },
     async stop() {
       await Promise.all(ports.map(kill));
