@@ -9,6 +9,8 @@ const EXTEND = redisScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return
 
 const FIRST_RETRY_MS = 2;
 const MAX_RETRY_MS = 50;
+/** How often failed lock releases are tried again until they succeed. */
+const RELEASE_RETRY_MS = 1000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -24,15 +26,19 @@ export interface RedisLockTimings {
  * A lock per key across processes: `SET key token NX PX ttl` with a random
  * token, retried with a growing, jittered delay until `waitMs`; released by a
  * compare-and-delete script and kept alive while the task runs. A release
- * that fails (Redis unreachable) is retried when the client is back, so a
- * restarted Redis that kept the key does not block the session until its TTL.
+ * that fails (Redis unreachable) is retried when the client is back and every
+ * second until it succeeds, so a restarted Redis that kept the key does not
+ * block the session until its TTL.
  */
 export class RedisLock {
   readonly #access: RedisAccess;
   readonly #timings: RedisLockTimings;
   readonly #onError: (error: Error) => void;
-  /** Releases that failed: lock key → token. */
-  readonly #unreleased = new Map<string, string>();
+  /**
+   * Releases still to send: token → its lock key, whether the lock was surely taken (not a SET whose reply
+   * was lost) and when its TTL ends it anyway. By token: one key may have several (a lost reply, then a held lock).
+   */
+  readonly #unreleased = new Map<string, { key: string; held: boolean; until: number }>();
   #stopRetry: (() => void) | undefined;
 
   constructor(access: RedisAccess, timings: RedisLockTimings, onError: (error: Error) => void) {
@@ -41,9 +47,9 @@ export class RedisLock {
     this.#onError = onError;
   }
 
-  /** How many releases wait for the connection to come back. */
+  /** How many locks that were held wait for their release to go through. */
   get unreleased(): number {
-    return this.#unreleased.size;
+    return this.#heldKeys().length;
   }
 
   /** Runs `task` while holding `key`; rejects when the lock cannot be had within `waitMs`. */
@@ -68,12 +74,13 @@ export class RedisLock {
   async retryReleases(): Promise<void> {
     const pending = [...this.#unreleased];
     await Promise.all(
-      pending.map(async ([key, token]) => {
+      pending.map(async ([token, { key, until }]) => {
+        if (Date.now() >= until) return void this.#unreleased.delete(token);
         try {
           await this.#release(key, token);
-          if (this.#unreleased.get(key) === token) this.#unreleased.delete(key);
+          this.#unreleased.delete(token);
         } catch {
-          // Still unreachable: the next reconnect tries again.
+          // Still unreachable: the next reconnect or tick tries again.
         }
       }),
     );
@@ -87,7 +94,7 @@ export class RedisLock {
   dispose(): string[] {
     this.#stopRetry?.();
     this.#stopRetry = undefined;
-    const keys = [...this.#unreleased.keys()];
+    const keys = this.#heldKeys();
     this.#unreleased.clear();
     return keys;
   }
@@ -96,9 +103,22 @@ export class RedisLock {
     return this.#access.eval(RELEASE, [key], [token]);
   }
 
-  #keepForRetry(key: string, token: string): void {
-    this.#unreleased.set(key, token);
-    this.#stopRetry ??= this.#access.onReady(() => void this.retryReleases());
+  #heldKeys(): string[] {
+    return [...new Set([...this.#unreleased.values()].filter((entry) => entry.held).map((entry) => entry.key))];
+  }
+
+  #keepForRetry(key: string, token: string, held = true): void {
+    this.#unreleased.set(token, { key, held, until: Date.now() + this.#timings.ttlMs });
+    if (this.#stopRetry) return;
+    const stopOnReady = this.#access.onReady(() => void this.retryReleases());
+    // Also on a timer: while one master of a cluster restarts, the client as a whole stays up (an ioredis
+    // Cluster emits no "ready"), and a node's reconnect can come before it serves its slots again (CLUSTERDOWN).
+    const timer = setInterval(() => void this.retryReleases(), RELEASE_RETRY_MS);
+    timer.unref();
+    this.#stopRetry = () => {
+      stopOnReady();
+      clearInterval(timer);
+    };
   }
 
   async #acquire(key: string, token: string, what: string): Promise<void> {
@@ -109,6 +129,9 @@ export class RedisLock {
       try {
         acquired = await this.#access.set(key, token, { PX: ttlMs, NX: true });
       } catch (error) {
+        // The SET may have landed with only its reply lost (a master killed after its AOF write):
+        // release it later by its token, which does nothing if it did not.
+        this.#keepForRetry(key, token, false);
         throw new Error(message(`RedisStore could not lock ${what}: ${(error as Error).message}`), { cause: error });
       }
       if (acquired) return;
