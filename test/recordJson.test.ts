@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { joinRecordJson, sameContentJson, splitRecordJson } from "../src/gateway/recordJson.js";
+import { bookkeepingOf, joinRecordJson, sameContentJson, splitRecordJson, tailStart, userJsonOf } from "../src/gateway/recordJson.js";
 
 const bookkeeping = ["_expire", "_maxAge", "_session"];
 const userData = fc.dictionary(fc.string().filter((key) => !bookkeeping.includes(key) && key !== "__proto__"), fc.jsonValue());
@@ -18,6 +18,18 @@ describe("stored record JSON, cut instead of parsed", () => {
       expect(split.tail).toBe(JSON.stringify(tail).slice(1, -1));
       expect(joinRecordJson(split.user, split.tail)).toBe(json);
     }));
+  });
+
+  it("reads the bookkeeping and the user's JSON where the bookkeeping starts, as parsing the whole record would", () => {
+    fc.assert(fc.property(userData, tails, (data, tail) => {
+      const json = JSON.stringify({ ...data, ...tail });
+      const at = tailStart(json);
+      expect(bookkeepingOf(json, at)).toEqual(tail);
+      expect(JSON.parse(userJsonOf(json, at))).toEqual(JSON.parse(JSON.stringify(data)));
+    }));
+    expect(tailStart('{"a":1}')).toBe(-1);
+    // Not numbers as JSON writes them (so not valid JSON): left to the whole parse, which refuses them.
+    expect(tailStart('{"a":1,"_expire":01,"_maxAge":2}')).toBe(-1);
   });
 
   it("does not split other layouts", () => {

@@ -1,7 +1,6 @@
 import type { Socket } from "socket.io";
 import { invalidType, stateError } from "../errors.js";
 import type { StoreGateway } from "../gateway/StoreGateway.js";
-import { userView } from "../gateway/record.js";
 import type { SessionData } from "../types.js";
 import { SessionContext } from "./SessionContext.js";
 import type { SessionQueue } from "./SessionQueue.js";
@@ -20,10 +19,6 @@ const MAX_FOLLOWS = 8;
 const MOVED = Symbol("moved");
 const MISSING = Symbol("missing");
 
-interface Done<T> {
-  value: T;
-}
-
 /** Runs `handler` on the socket's current session, one call per session id at a time. */
 export async function withSession<T>(
   queue: SessionQueue,
@@ -38,7 +33,7 @@ export async function withSession<T>(
     if (sessionId === undefined) return missing(socket, onMissing);
     const outcome = await queue.run(sessionId, () => runOnce(gateway, socket, sessionId, handler));
     if (outcome === MISSING) return missing(socket, onMissing);
-    if (outcome !== MOVED) return outcome.value;
+    if (outcome !== MOVED) return outcome;
   }
   throw stateError(`The session of this socket changed ${MAX_FOLLOWS} times while withSession() waited; giving up.`);
 }
@@ -48,15 +43,21 @@ async function runOnce<T>(
   socket: Socket,
   sessionId: string,
   handler: SessionHandler<T>,
-): Promise<Done<T> | typeof MOVED | typeof MISSING> {
+): Promise<T | typeof MOVED | typeof MISSING> {
   // The id may have moved (login, logout) while this call waited its turn.
   if (socket.sessionId !== sessionId) return MOVED;
   const loaded = await gateway.load(sessionId);
   if (loaded === undefined) return MISSING;
-  const sessionCtx = new SessionContext(userView(loaded.record), sessionId, socket);
-  const value = await handler(sessionCtx, socket);
+  const sessionCtx = new SessionContext(loaded.data, sessionId, socket);
+  const returned = handler(sessionCtx, socket);
+  // A sync handler's value needs no turn of the microtask queue.
+  const value = isThenable(returned) ? await returned : returned;
   await gateway.update(sessionId, loaded, sessionCtx.session);
-  return { value };
+  return value;
+}
+
+function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
 function missing(socket: Socket, onMissing: unknown): unknown {
