@@ -30,8 +30,6 @@ export interface WriteOptions {
   previous?: StoreState;
   /** `record` already serialized. */
   json?: string;
-  /** Whether `json` equals `previous` apart from `_expire`, when the caller already knows. */
-  sameContent?: boolean;
 }
 
 /** A live session as `withSession` and `setById` edit it, parsed once. */
@@ -156,22 +154,19 @@ export class StoreGateway {
     return record;
   }
 
-  /** `read` for editing the user's data (see `update`): one parse, no copy. */
-  async load(sessionId: string): Promise<LoadedSession | undefined> {
-    const got = this.#store.get(sessionId);
-    const state = isThenable(got) ? await got : got;
+  /** `read` for editing the user's data (see `update`): one parse, no copy; sync when the store is. */
+  load(sessionId: string): MaybePromise<LoadedSession | undefined> {
+    const state = this.#store.get(sessionId);
+    return isThenable(state) ? state.then((resolved) => this.#loaded(sessionId, resolved)) : this.#loaded(sessionId, state);
+  }
+
+  #loaded(sessionId: string, state: StoreState | null | undefined): MaybePromise<LoadedSession | undefined> {
     if (state == null) return undefined;
     const now = Date.now();
-    if (!isLive(state, now)) {
-      await this.#discard(sessionId);
-      return undefined;
-    }
+    if (!isLive(state, now)) return this.#discard(sessionId).then(() => undefined);
     const loaded = parseSession(state);
     if (loaded === undefined) return this.#invalid(sessionId);
-    if (isRecordExpired(loaded.bookkeeping, now)) {
-      await this.#discard(sessionId);
-      return undefined;
-    }
+    if (isRecordExpired(loaded.bookkeeping, now)) return this.#discard(sessionId).then(() => undefined);
     this.#listener.expires(sessionId, endOf(state.expiresAt, loaded.bookkeeping));
     return loaded;
   }
@@ -192,20 +187,41 @@ export class StoreGateway {
   async write(sessionId: string, record: SessionRecord, ttl: number, options: WriteOptions = {}): Promise<boolean> {
     const session = options.json ?? this.#serialize(sessionId, record);
     checkSize(sessionId, session, this.#maxBytes);
+    // Read again although koa-session just read it: a socket or another process may have written since.
     const previous = options.fresh ? undefined : options.previous ?? await this.#store.get(sessionId);
     const now = Date.now();
+    const sameContent = isLive(previous, now) && sameContentJson(previous.session, session);
+    return this.#commit(sessionId, record, ttl, session, previous, sameContent, options.refresh === true, options.clientId, now);
+  }
+
+  /** The end of `write`, from the moment `previous` is known; sync when the store is. */
+  #commit(
+    sessionId: string,
+    record: SessionRecord,
+    ttl: number,
+    session: string,
+    previous: StoreState | null | undefined,
+    sameContent: boolean,
+    refresh: boolean,
+    clientId: string | undefined,
+    now: number,
+  ): MaybePromise<boolean> {
+    if (sameContent && (!refresh || previous!.session === session)) return false;
     const isNew = !isLive(previous, now);
-    const sameContent = !isNew && (options.sameContent ?? sameContentJson(previous.session, session));
-    if (sameContent && (!options.refresh || previous.session === session)) return false;
     const expiresAt = now + ttl;
-    const meta: StoreChangeMeta = { clientId: options.clientId, isNew, refresh: sameContent };
+    const meta: StoreChangeMeta = { clientId, isNew, refresh: sameContent };
+    const report = (): boolean => {
+      if (!sameContent) this.#listener.written(sessionId, isNew, clientId);
+      this.#listener.expires(sessionId, endOf(expiresAt, record));
+      return true;
+    };
+    const saved = (stored: unknown): MaybePromise<boolean> => {
+      if (stored === false) return false;
+      const saving = this.#listener.saved?.(sessionId, record, expiresAt);
+      return isThenable(saving) ? saving.then(report) : report();
+    };
     const stored = this.#store.set(sessionId, { session, expiresAt, ttl }, meta);
-    if ((isThenable(stored) ? await stored : stored) === false) return false;
-    const saving = this.#listener.saved?.(sessionId, record, expiresAt);
-    if (isThenable(saving)) await saving;
-    if (!sameContent) this.#listener.written(sessionId, isNew, options.clientId);
-    this.#listener.expires(sessionId, endOf(expiresAt, record));
-    return true;
+    return isThenable(stored) ? stored.then(saved) : saved(stored);
   }
 
   /**
@@ -213,31 +229,29 @@ export class StoreGateway {
    * `previous` (just loaded, in the session's queue) exactly as an HTTP write
    * would; `null` destroys. Serializes the data once and compares that
    * with the user JSON it was loaded from instead of reading the store
-   * again. Resolves whether the store changed.
+   * again. Resolves (sync when the store is) whether the store changed;
+   * throws or rejects as `write` rejects.
    */
-  update(sessionId: string, previous: LoadedSession, next: unknown, maxAge?: number): Promise<boolean> {
+  update(sessionId: string, previous: LoadedSession, next: unknown, maxAge?: number): MaybePromise<boolean> {
     if (next === null) return this.destroy(sessionId);
-    if (typeof next !== "object" || Array.isArray(next)) {
-      return Promise.reject(invalidType("session", "an object or null", next));
-    }
+    if (typeof next !== "object" || Array.isArray(next)) throw invalidType("session", "an object or null", next);
     const data = next as Record<string, unknown>;
-    const { bookkeeping, ttl, tail } = nextBookkeeping(previous.bookkeeping, this.#maxAge, maxAge);
-    const options: WriteOptions = { refresh: maxAge !== undefined, previous: previous.state };
+    const now = Date.now();
+    const { bookkeeping, ttl, tail } = nextBookkeeping(previous.bookkeeping, this.#maxAge, maxAge, now);
+    const refresh = maxAge !== undefined;
     // Data carrying bookkeeping names, or a toJSON() serializing it as something else: serialize the whole record.
-    let user: string | undefined;
-    try {
-      user = hasBookkeeping(data) ? undefined : this.#serialize(sessionId, data);
-      // The user data alone over the limit: refuse before building the record's JSON.
-      if (user !== undefined) checkSize(sessionId, user, this.#maxBytes);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (!user?.startsWith("{")) return this.write(sessionId, { ...data, ...bookkeeping }, ttl, options);
-    options.json = joinRecordJson(user, tail);
-    if (previous.userJson !== undefined) options.sameContent = user === previous.userJson && sameKept(previous.bookkeeping, bookkeeping);
+    const user = hasBookkeeping(data) ? undefined : this.#serialize(sessionId, data);
+    // The user data alone over the limit: refuse before building the record's JSON.
+    if (user !== undefined) checkSize(sessionId, user, this.#maxBytes);
+    if (!user?.startsWith("{")) return this.write(sessionId, { ...data, ...bookkeeping }, ttl, { refresh, previous: previous.state });
+    const session = joinRecordJson(user, tail);
+    checkSize(sessionId, session, this.#maxBytes);
+    const sameContent = isLive(previous.state, now) && (previous.userJson === undefined
+      ? sameContentJson(previous.state.session, session)
+      : user === previous.userJson && sameKept(previous.bookkeeping, bookkeeping));
     // The whole record only for the user index; the expiry reads the bookkeeping alone.
     const record = this.#listener.saved ? { ...data, ...bookkeeping } : bookkeeping;
-    return this.write(sessionId, record, ttl, options);
+    return this.#commit(sessionId, record, ttl, session, previous.state, sameContent, refresh, undefined, now);
   }
 
   /**

@@ -34,12 +34,13 @@ export function nextBookkeeping(
   previous: SessionRecord | undefined,
   defaultMaxAge: number,
   maxAge?: number,
+  now = Date.now(),
 ): { bookkeeping: SessionRecord; ttl: number; tail: string } {
   if (maxAge === undefined && previous?._session) {
     return { bookkeeping: { _session: true }, ttl: defaultMaxAge, tail: '"_session":true' };
   }
   const lifetime = maxAge ?? previous?._maxAge ?? defaultMaxAge;
-  const expire = Date.now() + lifetime;
+  const expire = now + lifetime;
   return {
     bookkeeping: { _expire: expire, _maxAge: lifetime },
     ttl: lifetime + STORE_GRACE_MS,

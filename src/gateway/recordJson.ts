@@ -14,17 +14,63 @@ export interface RecordJson {
 // Numbers as JSON.stringify writes them, so what matches is valid JSON.
 const EXPIRING_TAIL = /"_expire":-?(?:0|[1-9]\d*)(?:\.\d+)?,"_maxAge":-?(?:0|[1-9]\d*)(?:\.\d+)?\}$/y;
 const SESSION_TAIL = '"_session":true}';
+const EXPIRE = '"_expire":';
 const MAX_AGE = ',"_maxAge":';
+
+/** Where the run of digits that ends at `end` in `json` starts (`end` when there is none). */
+function digitsFrom(json: string, end: number): number {
+  let at = end;
+  while (at > 0) {
+    const code = json.charCodeAt(at - 1);
+    if (code < 0x30 || code > 0x39) break;
+    at--;
+  }
+  return at;
+}
+
+/** Whether the digits `json[from, to)` are an integer as JSON writes it (no leading zero). */
+function isInteger(json: string, from: number, to: number): boolean {
+  return to > from && (to - from === 1 || json.charCodeAt(from) !== 0x30);
+}
+
+/**
+ * `tailStart` for what nearly every record ends with, read backwards
+ * without a search or a regex: `"_expire":<integer>,"_maxAge":<integer>}`.
+ */
+function integerTailStart(json: string): number {
+  const end = json.length - 1;
+  if (json.charCodeAt(end) !== 0x7d) return -1;
+  const maxAge = digitsFrom(json, end);
+  const key = maxAge - MAX_AGE.length;
+  if (!isInteger(json, maxAge, end) || !json.startsWith(MAX_AGE, key)) return -1;
+  const expire = digitsFrom(json, key);
+  const at = expire - EXPIRE.length;
+  return isInteger(json, expire, key) && json.startsWith(EXPIRE, at) ? at : -1;
+}
+
+/** The number written in `json[from, to)`: plain digits summed, anything else (sign, fraction, too long to be exact) left to `Number`. */
+function numberAt(json: string, from: number, to: number): number {
+  if (to - from > 15) return Number(json.slice(from, to));
+  let value = 0;
+  for (let at = from; at < to; at++) {
+    const digit = json.charCodeAt(at) - 0x30;
+    if (digit < 0 || digit > 9) return Number(json.slice(from, to));
+    value = value * 10 + digit;
+  }
+  return value;
+}
 
 /**
  * Where the bookkeeping starts in `json` (the index of its first quote), or
  * -1 when `json` is not laid out as koa-session writes it.
  */
 export function tailStart(json: string): number {
-  let at = json.lastIndexOf('"_expire":');
-  if (at !== -1) {
+  let at = integerTailStart(json);
+  if (at === -1) {
+    // Negative or fractional numbers: rare enough for a search and a regex.
+    at = json.lastIndexOf(EXPIRE);
     EXPIRING_TAIL.lastIndex = at;
-    if (!EXPIRING_TAIL.test(json)) at = -1;
+    if (at !== -1 && !EXPIRING_TAIL.test(json)) at = -1;
   }
   if (at === -1 && json.endsWith(SESSION_TAIL)) at = json.length - SESSION_TAIL.length;
   if (at < 1) return -1;
@@ -44,8 +90,8 @@ export function bookkeepingOf(json: string, at: number): SessionRecord {
   if (json.startsWith(SESSION_TAIL, at)) return { _session: true };
   const maxAgeAt = json.indexOf(MAX_AGE, at);
   return {
-    _expire: Number(json.slice(at + '"_expire":'.length, maxAgeAt)),
-    _maxAge: Number(json.slice(maxAgeAt + MAX_AGE.length, -1)),
+    _expire: numberAt(json, at + EXPIRE.length, maxAgeAt),
+    _maxAge: numberAt(json, maxAgeAt + MAX_AGE.length, json.length - 1),
   };
 }
 

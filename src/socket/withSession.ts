@@ -31,7 +31,11 @@ export async function withSession<T>(
   for (let attempt = 0; attempt < MAX_FOLLOWS; attempt++) {
     const sessionId = socket.sessionId;
     if (sessionId === undefined) return missing(socket, onMissing);
-    const outcome = await queue.run(sessionId, () => runOnce(gateway, socket, sessionId, handler));
+    // A call that found the queue free runs at once (inside run()), so its id cannot have moved meanwhile.
+    let waited = false;
+    const running = queue.run(sessionId, () => runOnce(gateway, socket, sessionId, handler, waited));
+    waited = true;
+    const outcome = await running;
     if (outcome === MISSING) return missing(socket, onMissing);
     if (outcome !== MOVED) return outcome;
   }
@@ -43,16 +47,19 @@ async function runOnce<T>(
   socket: Socket,
   sessionId: string,
   handler: SessionHandler<T>,
+  waited: boolean,
 ): Promise<T | typeof MOVED | typeof MISSING> {
   // The id may have moved (login, logout) while this call waited its turn.
-  if (socket.sessionId !== sessionId) return MOVED;
-  const loaded = await gateway.load(sessionId);
+  if (waited && socket.sessionId !== sessionId) return MOVED;
+  const loading = gateway.load(sessionId);
+  const loaded = isThenable(loading) ? await loading : loading;
   if (loaded === undefined) return MISSING;
   const sessionCtx = new SessionContext(loaded.data, sessionId, socket);
   const returned = handler(sessionCtx, socket);
   // A sync handler's value needs no turn of the microtask queue.
   const value = isThenable(returned) ? await returned : returned;
-  await gateway.update(sessionId, loaded, sessionCtx.session);
+  const saving = gateway.update(sessionId, loaded, sessionCtx.session);
+  if (isThenable(saving)) await saving;
   return value;
 }
 
