@@ -42,10 +42,11 @@ function integerTailStart(json: string): number {
   if (json.charCodeAt(end) !== 0x7d) return -1;
   const maxAge = digitsFrom(json, end);
   const key = maxAge - MAX_AGE.length;
-  if (!isInteger(json, maxAge, end) || !json.startsWith(MAX_AGE, key)) return -1;
+  // Compared as slices: much quicker in V8 than startsWith at a position.
+  if (key < 0 || !isInteger(json, maxAge, end) || json.slice(key, maxAge) !== MAX_AGE) return -1;
   const expire = digitsFrom(json, key);
   const at = expire - EXPIRE.length;
-  return isInteger(json, expire, key) && json.startsWith(EXPIRE, at) ? at : -1;
+  return at >= 0 && isInteger(json, expire, key) && json.slice(at, expire) === EXPIRE ? at : -1;
 }
 
 /** The number written in `json[from, to)`: plain digits summed, anything else (sign, fraction, too long to be exact) left to `Number`. */
@@ -80,6 +81,11 @@ export function tailStart(json: string): number {
   return at;
 }
 
+/** Whether the bookkeeping starting at `at` is `"_session":true` (the only tail that short). */
+function isSessionTail(json: string, at: number): boolean {
+  return json.length - at === SESSION_TAIL.length;
+}
+
 /** The user data's JSON of a record laid out as koa-session writes it, its bookkeeping starting at `at`. */
 export function userJsonOf(json: string, at: number): string {
   return at === 1 ? "{}" : `${json.slice(0, at - 1)}}`;
@@ -87,7 +93,7 @@ export function userJsonOf(json: string, at: number): string {
 
 /** koa-session's fields of a record laid out as koa-session writes it, its bookkeeping starting at `at`. */
 export function bookkeepingOf(json: string, at: number): SessionRecord {
-  if (json.startsWith(SESSION_TAIL, at)) return { _session: true };
+  if (isSessionTail(json, at)) return { _session: true };
   const maxAgeAt = json.indexOf(MAX_AGE, at);
   return {
     _expire: numberAt(json, at + EXPIRE.length, maxAgeAt),
@@ -108,7 +114,7 @@ export function joinRecordJson(user: string, tail: string): string {
 
 /** What stays of a record's bookkeeping (starting at `at`) when its `_expire` stamp is left out. */
 function keptTail(json: string, at: number): string {
-  return json.startsWith(SESSION_TAIL, at) ? SESSION_TAIL : json.slice(json.indexOf(MAX_AGE, at));
+  return isSessionTail(json, at) ? SESSION_TAIL : json.slice(json.indexOf(MAX_AGE, at));
 }
 
 /** Whether two stored JSON records are equal apart from koa-session's `_expire` stamp. */
