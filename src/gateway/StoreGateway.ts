@@ -1,5 +1,6 @@
 import { invalidType, message } from "../errors.js";
 import type { MaybePromise, SessionStore, StoreChangeMeta, StoreState } from "../stores/types.js";
+import { isThenable } from "../thenable.js";
 import { TimeSlice } from "../timeSlice.js";
 import { endOf, isRecordExpired, nextBookkeeping, type SessionRecord, userView } from "./record.js";
 import { bookkeepingOf, joinRecordJson, sameContentJson, tailStart, userJsonOf } from "./recordJson.js";
@@ -85,9 +86,6 @@ function sameKept(a: SessionRecord, b: SessionRecord): boolean {
   return a._session === b._session && a._maxAge === b._maxAge;
 }
 
-function isThenable<T>(value: MaybePromise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === "function";
-}
 
 /** Applies `next` to a value that may or may not be a promise, staying sync when it is not. */
 function after<T, R>(value: MaybePromise<T>, next: (resolved: T) => MaybePromise<R>): MaybePromise<R> {

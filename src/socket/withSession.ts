@@ -1,6 +1,7 @@
 import type { Socket } from "socket.io";
 import { invalidType, stateError } from "../errors.js";
 import type { StoreGateway } from "../gateway/StoreGateway.js";
+import { isThenable } from "../thenable.js";
 import type { SessionData } from "../types.js";
 import { SessionContext } from "./SessionContext.js";
 import type { SessionQueue } from "./SessionQueue.js";
@@ -51,8 +52,9 @@ async function runOnce<T>(
 ): Promise<T | typeof MOVED | typeof MISSING> {
   // The id may have moved (login, logout) while this call waited its turn.
   if (waited && socket.sessionId !== sessionId) return MOVED;
-  const loading = gateway.load(sessionId);
-  const loaded = isThenable(loading) ? await loading : loading;
+  // Awaited even from a sync store: the queue records this call as running only once run() returns,
+  // so the handler (which may call withSession again) must not run before that.
+  const loaded = await gateway.load(sessionId);
   if (loaded === undefined) return MISSING;
   const sessionCtx = new SessionContext(loaded.data, sessionId, socket);
   const returned = handler(sessionCtx, socket);
@@ -61,10 +63,6 @@ async function runOnce<T>(
   const saving = gateway.update(sessionId, loaded, sessionCtx.session);
   if (isThenable(saving)) await saving;
   return value;
-}
-
-function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
 function missing(socket: Socket, onMissing: unknown): unknown {
