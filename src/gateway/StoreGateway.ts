@@ -227,16 +227,16 @@ export class StoreGateway {
    * `previous` (just loaded, in the session's queue) exactly as an HTTP write
    * would; `null` destroys. Serializes the data once and compares that
    * with the user JSON it was loaded from instead of reading the store
-   * again. Resolves (sync when the store is) whether the store changed;
-   * throws or rejects as `write` rejects.
+   * again. With a `maxAge`, or `refresh`, a save that only moves the expiry
+   * is persisted (see `write`). Resolves (sync when the store is) whether
+   * the store changed; throws or rejects as `write` rejects.
    */
-  update(sessionId: string, previous: LoadedSession, next: unknown, maxAge?: number): MaybePromise<boolean> {
+  update(sessionId: string, previous: LoadedSession, next: unknown, maxAge?: number, refresh = maxAge !== undefined): MaybePromise<boolean> {
     if (next === null) return this.destroy(sessionId);
     if (typeof next !== "object" || Array.isArray(next)) throw invalidType("session", "an object or null", next);
     const data = next as Record<string, unknown>;
     const now = Date.now();
     const { bookkeeping, ttl, tail } = nextBookkeeping(previous.bookkeeping, this.#maxAge, maxAge, now);
-    const refresh = maxAge !== undefined;
     // Data carrying bookkeeping names, or a toJSON() serializing it as something else: serialize the whole record.
     const user = hasBookkeeping(data) ? undefined : this.#serialize(sessionId, data);
     // The user data alone over the limit: refuse before building the record's JSON.

@@ -31,30 +31,19 @@ export function endOf(expiresAt: number, record: SessionRecord): number {
  * `tail` is the same fields as JSON (see `joinRecordJson`).
  */
 export function nextBookkeeping(
-  previous: SessionRecord | undefined,
+  previous: SessionRecord,
   defaultMaxAge: number,
-  maxAge?: number,
-  now = Date.now(),
+  maxAge: number | undefined,
+  now: number,
 ): { bookkeeping: SessionRecord; ttl: number; tail: string } {
-  if (maxAge === undefined && previous?._session) {
+  if (maxAge === undefined && previous._session) {
     return { bookkeeping: { _session: true }, ttl: defaultMaxAge, tail: '"_session":true' };
   }
-  const lifetime = maxAge ?? previous?._maxAge ?? defaultMaxAge;
+  const lifetime = maxAge ?? previous._maxAge ?? defaultMaxAge;
   const expire = now + lifetime;
   return {
     bookkeeping: { _expire: expire, _maxAge: lifetime },
     ttl: lifetime + STORE_GRACE_MS,
     tail: `"_expire":${expire},"_maxAge":${lifetime}`,
   };
-}
-
-/** Rebuilds a record from edited user data (see `nextBookkeeping`). */
-export function refreshRecord(
-  data: Record<string, unknown>,
-  previous: SessionRecord | undefined,
-  defaultMaxAge: number,
-  maxAge?: number,
-): { record: SessionRecord; ttl: number } {
-  const { bookkeeping, ttl } = nextBookkeeping(previous, defaultMaxAge, maxAge);
-  return { record: { ...data, ...bookkeeping }, ttl };
 }
