@@ -91,6 +91,26 @@ describe("withSession concurrency", () => {
     expect(stored(b.sessionId)).toMatchObject({ count: 1, by: "B" });
   });
 
+  it("queues a call made from inside a sync handler of the same session behind that handler", async () => {
+    const { jar, sessionId } = await client();
+    const socket = serverSocketOf(server.io, await server.connect(jar));
+    let inner: Promise<unknown> | undefined;
+    let innerSaw: unknown;
+    const outer = await socket.withSession((ctx) => {
+      ctx.session!.count = (ctx.session!.count as number) + 1;
+      // Not awaited (that would wait for itself): it must run once this handler's save is done.
+      inner = socket.withSession((innerCtx) => {
+        innerSaw = innerCtx.session!.count;
+        innerCtx.session!.count = (innerCtx.session!.count as number) + 1;
+        return innerSaw;
+      });
+      return ctx.session!.count;
+    });
+    expect(outer).toBe(2);
+    expect(await inner).toBe(2);
+    expect(stored(sessionId)).toMatchObject({ count: 3 });
+  });
+
   it("runs calls of one session one at a time, in call order, across sockets", async () => {
     const { jar, sessionId } = await client();
     const first = serverSocketOf(server.io, await server.connect(jar));

@@ -207,6 +207,20 @@ describe("setById / setByClientId", () => {
       expect(store.get(sessionId)!.ttl).toBe(maxAge + 10_000);
     });
 
+    it(`${name} over a record naming _maxAge twice reads it as JSON.parse does (the last one wins)`, async () => {
+      const { clientId, sessionId } = await client();
+      const lifetime = ms.h();
+      const { expiresAt, ttl } = store.get(sessionId)!;
+      store.set(sessionId, { session: `{"_maxAge":5,"count":2,"_expire":${Date.now() + lifetime},"_maxAge":${lifetime}}`, expiresAt, ttl });
+      expect(await server.bridge.getById(sessionId)).toStrictEqual({ count: 2 });
+      const result = by === "id"
+        ? await server.bridge.setById(sessionId, { count: 3 })
+        : await server.bridge.setByClientId(clientId, { count: 3 });
+      expect(result).toBe(true);
+      expect(stored(sessionId)).toMatchObject({ count: 3, _maxAge: lifetime });
+      expect(Object.keys(stored(sessionId)!).sort()).toEqual(["_expire", "_maxAge", "count"]);
+    });
+
     it(`${name} rejects an out-of-range maxAge with a RangeError and changes nothing`, async () => {
       const { clientId, sessionId } = await client();
       const before = store.get(sessionId);

@@ -1,11 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { joinRecordJson, sameContentJson, splitRecordJson } from "../src/gateway/recordJson.js";
+import { bookkeepingOf, joinRecordJson, sameContentJson, splitRecordJson, tailStart, userJsonOf } from "../src/gateway/recordJson.js";
 
 const bookkeeping = ["_expire", "_maxAge", "_session"];
 const userData = fc.dictionary(fc.string().filter((key) => !bookkeeping.includes(key) && key !== "__proto__"), fc.jsonValue());
 const tails = fc.oneof(
-  fc.tuple(fc.integer({ min: 0 }), fc.integer({ min: 1 })).map(([expire, maxAge]) => ({ _expire: expire, _maxAge: maxAge })),
+  // Numbers JSON writes without an exponent: integers of any size and sign, and fractions.
+  fc.tuple(fc.oneof(fc.integer({ min: 0 }), fc.integer().map((n) => n / 8), fc.maxSafeNat()), fc.oneof(fc.integer({ min: 1 }), fc.maxSafeNat()))
+    .map(([expire, maxAge]) => ({ _expire: expire, _maxAge: maxAge })),
   fc.constant({ _session: true }),
 );
 
@@ -18,6 +20,25 @@ describe("stored record JSON, cut instead of parsed", () => {
       expect(split.tail).toBe(JSON.stringify(tail).slice(1, -1));
       expect(joinRecordJson(split.user, split.tail)).toBe(json);
     }));
+  });
+
+  it("reads the bookkeeping and the user's JSON where the bookkeeping starts, as parsing the whole record would", () => {
+    fc.assert(fc.property(userData, tails, (data, tail) => {
+      const json = JSON.stringify({ ...data, ...tail });
+      const at = tailStart(json);
+      expect(bookkeepingOf(json, at)).toEqual(tail);
+      expect(JSON.parse(userJsonOf(json, at))).toEqual(JSON.parse(JSON.stringify(data)));
+    }));
+    for (const [expire, maxAge] of [[0, 1], [-5, 1.5], [2 ** 53 + 2, 10], [1e21, 7]]) {
+      const json = JSON.stringify({ a: 1, _expire: expire, _maxAge: maxAge });
+      const at = tailStart(json);
+      expect(at === -1 ? JSON.parse(json).a : bookkeepingOf(json, at)).toEqual(at === -1 ? 1 : { _expire: expire, _maxAge: maxAge });
+    }
+    expect(tailStart('{"a":1}')).toBe(-1);
+    expect(tailStart('{"a":1,"_expire":00,"_maxAge":2}')).toBe(-1);
+    expect(tailStart('{"a":1,"_expire":1,"_maxAge":02}')).toBe(-1);
+    // Not numbers as JSON writes them (so not valid JSON): left to the whole parse, which refuses them.
+    expect(tailStart('{"a":1,"_expire":01,"_maxAge":2}')).toBe(-1);
   });
 
   it("does not split other layouts", () => {

@@ -219,6 +219,29 @@ describe("withSession", () => {
     expect(seen.second).toBe(socket);
   });
 
+  it("hands the handler the session as JSON.parse reads the stored record, whatever its layout", async () => {
+    const { sessionId, socket } = await clientWithSession();
+    const { expiresAt, ttl } = store.get(sessionId)!;
+    const expire = Date.now() + ms.h();
+    const layouts = [
+      // koa-session's own layout, integers and a fraction.
+      [`{"count":2,"_expire":${expire},"_maxAge":${ms.h()}}`, { count: 2 }],
+      [`{"count":2,"_expire":${expire}.5,"_maxAge":${ms.h()}}`, { count: 2 }],
+      [`{"_expire":${expire},"_maxAge":${ms.h()}}`, {}],
+      [`{"count":2,"_session":true}`, { count: 2 }],
+      // Another order, and bookkeeping names in the user's part too (the last one wins).
+      [`{"_expire":${expire},"count":2,"_maxAge":${ms.h()}}`, { count: 2 }],
+      [`{"_maxAge":5,"count":2,"_expire":${expire},"_maxAge":${ms.h()}}`, { count: 2 }],
+    ] as const;
+    for (const [at, [json, session]] of layouts.entries()) {
+      store.set(sessionId, { session: json, expiresAt, ttl });
+      expect(await socket.withSession((ctx) => ({ ...ctx.session })), json).toStrictEqual(session);
+      // Unchanged apart from _expire: not written. The last one parses to another key order, so it is rewritten.
+      if (at < layouts.length - 1) expect(store.get(sessionId)!.session).toBe(json);
+      else expect(stored(sessionId)).toStrictEqual({ count: 2, _expire: expect.any(Number), _maxAge: ms.h() });
+    }
+  });
+
   it("keeps sessionId and socket read-only in the handler", async () => {
     const { sessionId, socket } = await clientWithSession();
     const other = (await clientWithoutSession()).socket;

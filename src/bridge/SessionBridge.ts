@@ -133,7 +133,7 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
     }, config.maxSessionBytes);
     const touch = config.socketTouchMs === undefined
       ? undefined
-      : new SocketTouch(config.socketTouchMs, config.maxAge, this.#queue, this.#gateway, (error) => this.#report(error));
+      : new SocketTouch(config.socketTouchMs, this.#queue, this.#gateway, (error) => this.#report(error));
     this.#touch = touch;
     const core: BridgeCore = {
       config,

@@ -1,8 +1,9 @@
 import { invalidType, message } from "../errors.js";
 import type { MaybePromise, SessionStore, StoreChangeMeta, StoreState } from "../stores/types.js";
+import { isThenable } from "../thenable.js";
 import { TimeSlice } from "../timeSlice.js";
-import { endOf, isRecordExpired, refreshRecord, type SessionRecord } from "./record.js";
-import { joinRecordJson, sameContentJson, splitRecordJson } from "./recordJson.js";
+import { endOf, isRecordExpired, nextBookkeeping, type SessionRecord, userView } from "./record.js";
+import { bookkeepingOf, joinRecordJson, sameContentJson, tailStart, userJsonOf } from "./recordJson.js";
 
 /** What the gateway reports to its owner after it changed the store. */
 export interface GatewayListener {
@@ -32,10 +33,16 @@ export interface WriteOptions {
   json?: string;
 }
 
-/** A live record and the stored state it was parsed from. */
-export interface LoadedRecord {
-  record: SessionRecord;
+/** A live session as `withSession` and `setById` edit it, parsed once. */
+export interface LoadedSession {
+  /** The user's data, koa-session's fields left out: the caller's to edit. */
+  data: Record<string, unknown>;
+  /** koa-session's fields of the stored record. */
+  bookkeeping: SessionRecord;
+  /** The stored state it was read from. */
   state: StoreState;
+  /** The user data's JSON as stored, when the record is laid out as koa-session writes it. */
+  userJson: string | undefined;
 }
 
 /** Records a cleanup sweeps between two looks at the clock, and at most in flight on an async store. */
@@ -45,9 +52,40 @@ function hasBookkeeping(data: object): boolean {
   return Object.hasOwn(data, "_expire") || Object.hasOwn(data, "_maxAge") || Object.hasOwn(data, "_session");
 }
 
-function isThenable<T>(value: MaybePromise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === "function";
+/** JSON that parses to a plain object, parsed; `undefined` otherwise. */
+function parseObject(json: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(json);
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
+
+/**
+ * Parses a stored session for editing. A record laid out as koa-session
+ * writes it is cut before its bookkeeping and only the user's part parsed,
+ * so the data needs no copy; anything else is parsed whole.
+ */
+function parseSession(state: StoreState): LoadedSession | undefined {
+  const json = state.session;
+  if (typeof json !== "string") return undefined;
+  const at = tailStart(json);
+  if (at !== -1) {
+    const userJson = userJsonOf(json, at);
+    const data = parseObject(userJson);
+    // Bookkeeping names in the user's part too (duplicate keys): the whole parse decides.
+    if (data !== undefined && !hasBookkeeping(data)) return { data, bookkeeping: bookkeepingOf(json, at), state, userJson };
+  }
+  const record = parseObject(json);
+  return record && { data: userView(record), bookkeeping: record, state, userJson: undefined };
+}
+
+/** Whether two bookkeepings keep the same fields apart from `_expire`. */
+function sameKept(a: SessionRecord, b: SessionRecord): boolean {
+  return a._session === b._session && a._maxAge === b._maxAge;
+}
+
 
 /** Applies `next` to a value that may or may not be a promise, staying sync when it is not. */
 function after<T, R>(value: MaybePromise<T>, next: (resolved: T) => MaybePromise<R>): MaybePromise<R> {
@@ -96,12 +134,7 @@ export class StoreGateway {
    * destroyed first). With `expired`, a record past koa-session's `_expire`
    * is still destroyed but returned, so koa-session can report it.
    */
-  async read(sessionId: string, options: { expired?: boolean } = {}): Promise<SessionRecord | undefined> {
-    return (await this.load(sessionId, options))?.record;
-  }
-
-  /** `read`, with the stored state the record came from. */
-  async load(sessionId: string, { expired = false }: { expired?: boolean } = {}): Promise<LoadedRecord | undefined> {
+  async read(sessionId: string, { expired = false }: { expired?: boolean } = {}): Promise<SessionRecord | undefined> {
     const state = await this.#store.get(sessionId);
     if (state == null) return undefined;
     const now = Date.now();
@@ -109,17 +142,36 @@ export class StoreGateway {
       await this.#discard(sessionId);
       return undefined;
     }
-    const record = this.#parse(sessionId, state);
-    if (record === undefined) {
-      await this.#discard(sessionId);
-      throw new Error(message(`Stored session "${sessionId}" is not valid JSON; the record was destroyed.`));
-    }
+    const record = typeof state.session === "string" ? parseObject(state.session) : undefined;
+    if (record === undefined) return this.#invalid(sessionId);
     if (isRecordExpired(record, now)) {
       await this.#discard(sessionId);
-      return expired ? { record, state } : undefined;
+      return expired ? record : undefined;
     }
     this.#listener.expires(sessionId, endOf(state.expiresAt, record));
-    return { record, state };
+    return record;
+  }
+
+  /** `read` for editing the user's data (see `update`): one parse, no copy; sync when the store is. */
+  load(sessionId: string): MaybePromise<LoadedSession | undefined> {
+    const state = this.#store.get(sessionId);
+    return isThenable(state) ? state.then((resolved) => this.#loaded(sessionId, resolved)) : this.#loaded(sessionId, state);
+  }
+
+  #loaded(sessionId: string, state: StoreState | null | undefined): MaybePromise<LoadedSession | undefined> {
+    if (state == null) return undefined;
+    const now = Date.now();
+    if (!isLive(state, now)) return this.#discard(sessionId).then(() => undefined);
+    const loaded = parseSession(state);
+    if (loaded === undefined) return this.#invalid(sessionId);
+    if (isRecordExpired(loaded.bookkeeping, now)) return this.#discard(sessionId).then(() => undefined);
+    this.#listener.expires(sessionId, endOf(state.expiresAt, loaded.bookkeeping));
+    return loaded;
+  }
+
+  async #invalid(sessionId: string): Promise<never> {
+    await this.#discard(sessionId);
+    throw new Error(message(`Stored session "${sessionId}" is not valid JSON; the record was destroyed.`));
   }
 
   /**
@@ -133,41 +185,71 @@ export class StoreGateway {
   async write(sessionId: string, record: SessionRecord, ttl: number, options: WriteOptions = {}): Promise<boolean> {
     const session = options.json ?? this.#serialize(sessionId, record);
     checkSize(sessionId, session, this.#maxBytes);
+    // Read again although koa-session just read it: a socket or another process may have written since.
     const previous = options.fresh ? undefined : options.previous ?? await this.#store.get(sessionId);
     const now = Date.now();
+    const sameContent = isLive(previous, now) && sameContentJson(previous.session, session);
+    return this.#commit(sessionId, record, ttl, session, previous, sameContent, options.refresh === true, options.clientId, now);
+  }
+
+  /** The end of `write`, from the moment `previous` is known; sync when the store is. */
+  #commit(
+    sessionId: string,
+    record: SessionRecord,
+    ttl: number,
+    session: string,
+    previous: StoreState | null | undefined,
+    sameContent: boolean,
+    refresh: boolean,
+    clientId: string | undefined,
+    now: number,
+  ): MaybePromise<boolean> {
+    if (sameContent && (!refresh || previous!.session === session)) return false;
     const isNew = !isLive(previous, now);
-    const identical = !isNew && previous.session === session;
-    const sameContent = identical || (!isNew && sameContentJson(previous.session, session));
-    if (sameContent && (!options.refresh || identical)) return false;
     const expiresAt = now + ttl;
-    const meta: StoreChangeMeta = { clientId: options.clientId, isNew, refresh: sameContent };
-    if ((await this.#store.set(sessionId, { session, expiresAt, ttl }, meta)) === false) return false;
-    await this.#listener.saved?.(sessionId, record, expiresAt);
-    if (!sameContent) this.#listener.written(sessionId, isNew, options.clientId);
-    this.#listener.expires(sessionId, endOf(expiresAt, record));
-    return true;
+    const meta: StoreChangeMeta = { clientId, isNew, refresh: sameContent };
+    const report = (): boolean => {
+      if (!sameContent) this.#listener.written(sessionId, isNew, clientId);
+      this.#listener.expires(sessionId, endOf(expiresAt, record));
+      return true;
+    };
+    const saved = (stored: unknown): MaybePromise<boolean> => {
+      if (stored === false) return false;
+      const saving = this.#listener.saved?.(sessionId, record, expiresAt);
+      return isThenable(saving) ? saving.then(report) : report();
+    };
+    const stored = this.#store.set(sessionId, { session, expiresAt, ttl }, meta);
+    return isThenable(stored) ? stored.then(saved) : saved(stored);
   }
 
   /**
    * Saves user data edited outside koa-session (sockets, `setById`) over
    * `previous` (just loaded, in the session's queue) exactly as an HTTP write
-   * would; `null` destroys. Serializes the data once and compares it with
-   * what was loaded instead of reading the store again. Resolves whether the
-   * store changed.
+   * would; `null` destroys. Serializes the data once and compares that
+   * with the user JSON it was loaded from instead of reading the store
+   * again. With a `maxAge`, or `refresh`, a save that only moves the expiry
+   * is persisted (see `write`). Resolves (sync when the store is) whether
+   * the store changed; throws or rejects as `write` rejects.
    */
-  async update(sessionId: string, previous: LoadedRecord, next: unknown, maxAge?: number): Promise<boolean> {
+  update(sessionId: string, previous: LoadedSession, next: unknown, maxAge?: number, refresh = maxAge !== undefined): MaybePromise<boolean> {
     if (next === null) return this.destroy(sessionId);
-    if (typeof next !== "object" || Array.isArray(next)) {
-      throw invalidType("session", "an object or null", next);
-    }
+    if (typeof next !== "object" || Array.isArray(next)) throw invalidType("session", "an object or null", next);
     const data = next as Record<string, unknown>;
-    const { record, ttl, tail } = refreshRecord(data, previous.record, this.#maxAge, maxAge);
+    const now = Date.now();
+    const { bookkeeping, ttl, tail } = nextBookkeeping(previous.bookkeeping, this.#maxAge, maxAge, now);
     // Data carrying bookkeeping names, or a toJSON() serializing it as something else: serialize the whole record.
     const user = hasBookkeeping(data) ? undefined : this.#serialize(sessionId, data);
     // The user data alone over the limit: refuse before building the record's JSON.
     if (user !== undefined) checkSize(sessionId, user, this.#maxBytes);
-    const json = user?.startsWith("{") ? joinRecordJson(user, tail) : this.#serialize(sessionId, record);
-    return this.write(sessionId, record, ttl, { refresh: maxAge !== undefined, previous: previous.state, json });
+    if (!user?.startsWith("{")) return this.write(sessionId, { ...data, ...bookkeeping }, ttl, { refresh, previous: previous.state });
+    const session = joinRecordJson(user, tail);
+    checkSize(sessionId, session, this.#maxBytes);
+    const sameContent = isLive(previous.state, now) && (previous.userJson === undefined
+      ? sameContentJson(previous.state.session, session)
+      : user === previous.userJson && sameKept(previous.bookkeeping, bookkeeping));
+    // The whole record only for the user index; the expiry reads the bookkeeping alone.
+    const record = this.#listener.saved ? { ...data, ...bookkeeping } : bookkeeping;
+    return this.#commit(sessionId, record, ttl, session, previous.state, sameContent, refresh, undefined, now);
   }
 
   /**
@@ -234,18 +316,6 @@ export class StoreGateway {
     await settle();
     if (typeof store.optimize === "function") await store.optimize(cleared);
     return cleared;
-  }
-
-  #parse(sessionId: string, state: StoreState): SessionRecord | undefined {
-    if (typeof state.session !== "string") return undefined;
-    try {
-      const record: unknown = JSON.parse(state.session);
-      return record !== null && typeof record === "object" && !Array.isArray(record)
-        ? (record as SessionRecord)
-        : undefined;
-    } catch {
-      return undefined;
-    }
   }
 
   #serialize(sessionId: string, record: SessionRecord): string {

@@ -26,23 +26,23 @@ export function endOf(expiresAt: number, record: SessionRecord): number {
 }
 
 /**
- * Rebuilds a record from edited user data the way koa-session saves one over
- * HTTP, so both channels agree on when the session dies. `tail` is the
- * bookkeeping as JSON (see `joinRecordJson`).
+ * koa-session's fields for a save of edited user data, set the way koa-session
+ * saves a session over HTTP, so both channels agree on when the session dies.
+ * `tail` is the same fields as JSON (see `joinRecordJson`).
  */
-export function refreshRecord(
-  data: Record<string, unknown>,
-  previous: SessionRecord | undefined,
+export function nextBookkeeping(
+  previous: SessionRecord,
   defaultMaxAge: number,
-  maxAge?: number,
-): { record: SessionRecord; ttl: number; tail: string } {
-  if (maxAge === undefined && previous?._session) {
-    return { record: { ...data, _session: true }, ttl: defaultMaxAge, tail: '"_session":true' };
+  maxAge: number | undefined,
+  now: number,
+): { bookkeeping: SessionRecord; ttl: number; tail: string } {
+  if (maxAge === undefined && previous._session) {
+    return { bookkeeping: { _session: true }, ttl: defaultMaxAge, tail: '"_session":true' };
   }
-  const lifetime = maxAge ?? previous?._maxAge ?? defaultMaxAge;
-  const expire = Date.now() + lifetime;
+  const lifetime = maxAge ?? previous._maxAge ?? defaultMaxAge;
+  const expire = now + lifetime;
   return {
-    record: { ...data, _expire: expire, _maxAge: lifetime },
+    bookkeeping: { _expire: expire, _maxAge: lifetime },
     ttl: lifetime + STORE_GRACE_MS,
     tail: `"_expire":${expire},"_maxAge":${lifetime}`,
   };

@@ -14,7 +14,8 @@ export type SessionLock = <T>(key: string, task: () => Promise<T>) => Promise<T>
  * for its own caller.
  */
 export class SessionQueue {
-  readonly #tails = new Map<string, Promise<void>>();
+  /** The last task queued per key; a task waits for the one before it to settle, fulfilled or not. */
+  readonly #tails = new Map<string, Promise<unknown>>();
   readonly #lock: SessionLock | undefined;
   readonly #held: AsyncLocalStorage<ReadonlySet<string>> | undefined;
 
@@ -24,6 +25,7 @@ export class SessionQueue {
   }
 
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    if (this.#lock === undefined && this.#held === undefined && !this.#tails.has(key)) return this.#runFree(key, task);
     const held = this.#held;
     const inTurn = held?.getStore();
     if (inTurn?.has(key)) return task();
@@ -31,12 +33,24 @@ export class SessionQueue {
     const lock = this.#lock;
     const step = lock ? () => lock(key, owned) : owned;
     const previous = this.#tails.get(key);
-    const result = previous ? previous.then(step) : step();
+    // A tail left by #runFree is the task itself, which may reject: step runs after it either way.
+    const result = previous ? previous.then(() => step(), () => step()) : step();
     const tail = result.then(settle, settle);
     this.#tails.set(key, tail);
     void tail.then(() => {
       if (this.#tails.get(key) === tail) this.#tails.delete(key);
     });
+    return result;
+  }
+
+  /** Nothing queued for `key` and no lock to take: runs at once, the task itself standing as the tail. */
+  #runFree<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const result = task();
+    this.#tails.set(key, result);
+    const free = (): void => {
+      if (this.#tails.get(key) === result) this.#tails.delete(key);
+    };
+    result.then(free, free);
     return result;
   }
 }

@@ -1,4 +1,3 @@
-import { refreshRecord, userView } from "../gateway/record.js";
 import type { StoreGateway } from "../gateway/StoreGateway.js";
 import type { SessionQueue } from "./SessionQueue.js";
 
@@ -9,16 +8,14 @@ import type { SessionQueue } from "./SessionQueue.js";
  */
 export class SocketTouch {
   readonly #intervalMs: number;
-  readonly #maxAge: number;
   readonly #queue: SessionQueue;
   readonly #gateway: StoreGateway;
   readonly #report: (error: Error) => void;
   /** When each session was last touched; an entry leaves with its session. */
   readonly #touchedAt = new Map<string, number>();
 
-  constructor(intervalMs: number, maxAge: number, queue: SessionQueue, gateway: StoreGateway, report: (error: Error) => void) {
+  constructor(intervalMs: number, queue: SessionQueue, gateway: StoreGateway, report: (error: Error) => void) {
     this.#intervalMs = intervalMs;
-    this.#maxAge = maxAge;
     this.#queue = queue;
     this.#gateway = gateway;
     this.#report = report;
@@ -40,9 +37,8 @@ export class SocketTouch {
   }
 
   async #refresh(sessionId: string): Promise<void> {
-    const previous = await this.#gateway.read(sessionId);
-    if (previous === undefined) return;
-    const { record, ttl } = refreshRecord(userView(previous), previous, this.#maxAge);
-    await this.#gateway.write(sessionId, record, ttl, { refresh: true });
+    const loaded = await this.#gateway.load(sessionId);
+    // Saved unchanged with its own lifetime: only the expiry moves, as in a rolling save.
+    if (loaded !== undefined) await this.#gateway.update(sessionId, loaded, loaded.data, undefined, true);
   }
 }

@@ -1,7 +1,7 @@
 import type { Socket } from "socket.io";
 import { invalidType, stateError } from "../errors.js";
 import type { StoreGateway } from "../gateway/StoreGateway.js";
-import { userView } from "../gateway/record.js";
+import { isThenable } from "../thenable.js";
 import type { SessionData } from "../types.js";
 import { SessionContext } from "./SessionContext.js";
 import type { SessionQueue } from "./SessionQueue.js";
@@ -20,10 +20,6 @@ const MAX_FOLLOWS = 8;
 const MOVED = Symbol("moved");
 const MISSING = Symbol("missing");
 
-interface Done<T> {
-  value: T;
-}
-
 /** Runs `handler` on the socket's current session, one call per session id at a time. */
 export async function withSession<T>(
   queue: SessionQueue,
@@ -36,9 +32,13 @@ export async function withSession<T>(
   for (let attempt = 0; attempt < MAX_FOLLOWS; attempt++) {
     const sessionId = socket.sessionId;
     if (sessionId === undefined) return missing(socket, onMissing);
-    const outcome = await queue.run(sessionId, () => runOnce(gateway, socket, sessionId, handler));
+    // A call that found the queue free runs at once (inside run()), so its id cannot have moved meanwhile.
+    let waited = false;
+    const running = queue.run(sessionId, () => runOnce(gateway, socket, sessionId, handler, waited));
+    waited = true;
+    const outcome = await running;
     if (outcome === MISSING) return missing(socket, onMissing);
-    if (outcome !== MOVED) return outcome.value;
+    if (outcome !== MOVED) return outcome;
   }
   throw stateError(`The session of this socket changed ${MAX_FOLLOWS} times while withSession() waited; giving up.`);
 }
@@ -48,15 +48,21 @@ async function runOnce<T>(
   socket: Socket,
   sessionId: string,
   handler: SessionHandler<T>,
-): Promise<Done<T> | typeof MOVED | typeof MISSING> {
+  waited: boolean,
+): Promise<T | typeof MOVED | typeof MISSING> {
   // The id may have moved (login, logout) while this call waited its turn.
-  if (socket.sessionId !== sessionId) return MOVED;
+  if (waited && socket.sessionId !== sessionId) return MOVED;
+  // Awaited even from a sync store: the queue records this call as running only once run() returns,
+  // so the handler (which may call withSession again) must not run before that.
   const loaded = await gateway.load(sessionId);
   if (loaded === undefined) return MISSING;
-  const sessionCtx = new SessionContext(userView(loaded.record), sessionId, socket);
-  const value = await handler(sessionCtx, socket);
-  await gateway.update(sessionId, loaded, sessionCtx.session);
-  return { value };
+  const sessionCtx = new SessionContext(loaded.data, sessionId, socket);
+  const returned = handler(sessionCtx, socket);
+  // A sync handler's value needs no turn of the microtask queue.
+  const value = isThenable(returned) ? await returned : returned;
+  const saving = gateway.update(sessionId, loaded, sessionCtx.session);
+  if (isThenable(saving)) await saving;
+  return value;
 }
 
 function missing(socket: Socket, onMissing: unknown): unknown {
