@@ -44,6 +44,9 @@ export interface RedisStoreOptions {
 /** How long `close()` waits for Redis to take the last announcements and lock releases. */
 const CLOSE_WAIT_MS = 2000;
 
+/** The longest a change written under a held lock waits for the lock's release to be announced. */
+const HELD_ANNOUNCE_MS = 50;
+
 /** One change on the channel: type, session id, client id, whether the session is new. */
 interface WireChange {
   t: "set" | "destroy";
@@ -96,6 +99,8 @@ export class RedisStore implements SessionStore {
   readonly #rawPrefix: string;
   readonly #legacyKeys: boolean;
   readonly #channel: string;
+  /** Where a release that hands a lock to a waiter tells it so. */
+  readonly #lockChannel: string;
   readonly #expiryChannels: string[];
   readonly #node = randomUUID();
   /** How this process's own messages start (`#flush` writes `n` first). */
@@ -107,6 +112,8 @@ export class RedisStore implements SessionStore {
   #feed: RedisFeed | undefined;
   /** Changes written but not yet announced: one PUBLISH per event-loop turn carries them all. */
   #outbox: WireChange[] = [];
+  #flushQueued = false;
+  #lateFlush: NodeJS.Timeout | undefined;
   /** Announcements on their way to Redis. */
   readonly #sending = new Set<Promise<void>>();
   /** The number of this store's next announcement. */
@@ -130,10 +137,11 @@ export class RedisStore implements SessionStore {
     this.#rawPrefix = redis.keyPrefix + prefix;
     this.#legacyKeys = readBoolean(options, "legacyKeys", true);
     this.#channel = `${prefix}changes`;
+    this.#lockChannel = `${prefix}locks`;
     this.#expiryChannels = expiryEvents ? [`__keyevent@${redis.db}__:expired`, `__keyevent@${redis.db}__:evicted`] : [];
     this.#onError = onError as (error: Error) => void;
     const timings = { ttlMs: readPositive(options, "lockTtlMs", 10_000), waitMs: readPositive(options, "lockWaitMs", 10_000) };
-    this.#lock = new RedisLock(redis, timings, this.#onError);
+    this.#lock = new RedisLock(redis, timings, this.#lockChannel, this.#onError);
     this.#users = redisUserIndex(redis, prefix);
   }
 
@@ -178,7 +186,7 @@ export class RedisStore implements SessionStore {
     }
     const value = JSON.stringify({ session: state.session, expiresAt: state.expiresAt, ttl: state.ttl });
     await this.#call(what, () => this.#redis.set(key, value, { PX: ttl }));
-    if (!meta?.refresh) this.#announce({ t: "set", s: sessionId, c: meta?.clientId, i: meta?.isNew === true });
+    if (!meta?.refresh) this.#announce({ t: "set", s: sessionId, c: meta?.clientId, i: meta?.isNew === true }, this.#lock.holds(this.lockKeyOf(sessionId)));
     return true;
   }
 
@@ -218,7 +226,7 @@ export class RedisStore implements SessionStore {
     this.#listeners.add(listener);
     if (!this.#feed) {
       this.#feed = new RedisFeed(this.#redis, {
-        changeChannel: this.#channel,
+        changeChannels: [this.#channel, this.#lockChannel],
         expiryChannels: this.#expiryChannels,
         onMessage: (channel, text) => this.#receive(channel, text),
         // Messages published while a subscriber was down are lost: have the bridge re-check its map.
@@ -252,7 +260,8 @@ export class RedisStore implements SessionStore {
 
   /** Runs `task` holding the session's lock, which every process on this Redis respects. */
   withLock<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
-    return this.#lock.run(this.lockKeyOf(sessionId), `session "${sessionId}"`, task);
+    // The changes written while it was held go out with the next announcement.
+    return this.#lock.run(this.lockKeyOf(sessionId), `session "${sessionId}"`, task, () => this.#queueFlush());
   }
 
   /**
@@ -299,12 +308,20 @@ export class RedisStore implements SessionStore {
     if (rest.startsWith(USER_KEY_PART)) return undefined;
     if (rest.startsWith("{")) {
       if (rest.endsWith("}")) return rest.slice(1, -1);
-      if (rest.endsWith("}:lock")) return undefined;
+      if (rest.endsWith("}:lock") || rest.endsWith("}:lock:waiting")) return undefined;
     }
     return this.#legacyKeys ? rest : undefined;
   }
 
   #receive(channel: string, text: string): void {
+    if (channel === this.#lockChannel) {
+      // `token key`, the key as Redis sees it (with the client's keyPrefix).
+      const space = text.indexOf(" ");
+      const key = text.slice(space + 1);
+      const { keyPrefix } = this.#redis;
+      if (space > 0 && key.startsWith(keyPrefix)) this.#lock.handed(text.slice(0, space), key.slice(keyPrefix.length));
+      return;
+    }
     if (channel !== this.#channel) {
       // A keyspace notification: the payload is the key Redis expired or evicted.
       const sessionId = this.#idOf(text);
@@ -348,11 +365,30 @@ export class RedisStore implements SessionStore {
    * event-loop turn share one PUBLISH, so a busy process sends (and every
    * process receives) one message per turn instead of one per request.
    */
-  #announce(change: WireChange): void {
-    if (this.#outbox.push(change) === 1) setImmediate(() => void this.#flush());
+  #announce(change: WireChange, untilRelease = false): void {
+    this.#outbox.push(change);
+    // Writes under a lock this process holds (a batch of withSession calls) are announced together at
+    // its release, or after HELD_ANNOUNCE_MS should one task hold it long.
+    if (untilRelease) {
+      this.#lateFlush ??= setTimeout(() => void this.#flush(), HELD_ANNOUNCE_MS);
+      this.#lateFlush.unref();
+      return;
+    }
+    this.#queueFlush();
+  }
+
+  #queueFlush(): void {
+    if (this.#flushQueued || this.#outbox.length === 0) return;
+    this.#flushQueued = true;
+    setImmediate(() => {
+      this.#flushQueued = false;
+      void this.#flush();
+    });
   }
 
   #flush(): Promise<void> {
+    clearTimeout(this.#lateFlush);
+    this.#lateFlush = undefined;
     const changes = this.#outbox;
     if (changes.length === 0) return Promise.resolve();
     this.#outbox = [];
