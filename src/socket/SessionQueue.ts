@@ -1,4 +1,4 @@
-import { AsyncLocalStorage, AsyncResource } from "node:async_hooks";
+import { AsyncLocalStorage } from "node:async_hooks";
 
 const settle = (): void => {};
 
@@ -56,12 +56,14 @@ export class SessionQueue {
 
   #enqueue<T>(key: string, task: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      // A batch runs in the context of its first caller: each task keeps its own caller's.
-      const queued: Queued = { task: AsyncResource.bind(task), resolve: resolve as (value: unknown) => void, reject };
+      const settle = { resolve: resolve as (value: unknown) => void, reject };
       const queue = this.#batches.get(key);
-      if (queue) queue.push(queued);
-      else {
-        this.#batches.set(key, [queued]);
+      if (queue) {
+        // It runs in the batch of an earlier caller: in its own caller's async context still.
+        const inContext = AsyncLocalStorage.snapshot();
+        queue.push({ task: () => inContext(task), ...settle });
+      } else {
+        this.#batches.set(key, [{ task, ...settle }]);
         this.#runBatch(key);
       }
     });
