@@ -29,8 +29,7 @@ redis.call("publish", ARGV[4], next[2] .. " " .. KEYS[1])
 return 2`);
 const EXTEND = redisScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`);
 
-const FIRST_RETRY_MS = 2;
-const MAX_RETRY_MS = 50;
+const POLL_MS = { first: 2, max: 50 };
 /** How long a waiter stays noted without polling again (it polls at most ~75 ms apart). */
 const WAITING_MS = 1000;
 
@@ -48,6 +47,8 @@ export interface RedisLockTimings {
   ttlMs: number;
   /** How long to wait for a lock held elsewhere before failing. */
   waitMs: number;
+  /** The first and the longest pause between two polls of a waiter. Default: 2 and 50 ms. */
+  pollMs?: { first: number; max: number };
 }
 
 /**
@@ -176,7 +177,7 @@ export class RedisLock {
   }
 
   async #acquire(key: string, token: string, what: string): Promise<void> {
-    const { ttlMs, waitMs } = this.#timings;
+    const { ttlMs, waitMs, pollMs = POLL_MS } = this.#timings;
     const deadline = Date.now() + waitMs;
     const waiter: Waiter = { token, woken: false, handed: false };
     let waiters: Set<Waiter> | undefined;
@@ -207,7 +208,7 @@ export class RedisLock {
           continue; // The plain SET noted no waiter: the script does, at once.
         }
         if (waiter.woken) continue;
-        const delay = Math.min(FIRST_RETRY_MS * 2 ** (attempt - 1), MAX_RETRY_MS) * (0.5 + Math.random());
+        const delay = Math.min(pollMs.first * 2 ** (attempt - 1), pollMs.max) * (0.5 + Math.random());
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(delay, left));
           waiter.wake = () => {
