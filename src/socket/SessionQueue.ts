@@ -10,10 +10,11 @@ const MAX_BATCH = 16;
 /** …and for at most this long. */
 const MAX_BATCH_MS = 100;
 
+/** A call waiting for its turn: `start` runs it, `fail` rejects it unrun; `done` settles when it has. */
 interface Queued {
-  task: () => Promise<unknown>;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
+  start: () => void;
+  fail: (error: unknown) => void;
+  done: Promise<void>;
 }
 
 /**
@@ -55,18 +56,22 @@ export class SessionQueue {
   }
 
   #enqueue<T>(key: string, task: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const settle = { resolve: resolve as (value: unknown) => void, reject };
-      const queue = this.#batches.get(key);
-      if (queue) {
-        // It runs in the batch of an earlier caller: in its own caller's async context still.
-        const inContext = AsyncLocalStorage.snapshot();
-        queue.push({ task: () => inContext(task), ...settle });
-      } else {
-        this.#batches.set(key, [{ task, ...settle }]);
-        this.#runBatch(key);
-      }
+    let start!: () => void;
+    let fail!: (error: unknown) => void;
+    const turn = new Promise<void>((resolve, reject) => {
+      start = resolve;
+      fail = reject;
     });
+    // Chained here, the task runs in its caller's async context, not in the batch's.
+    const result = turn.then(task);
+    const queue = this.#batches.get(key);
+    const queued = { start, fail, done: result.then(settle, settle) };
+    if (queue) queue.push(queued);
+    else {
+      this.#batches.set(key, [queued]);
+      this.#runBatch(key);
+    }
+    return result;
   }
 
   /** Takes the lock and runs the queued tasks of `key` under it; then again while tasks are left. */
@@ -78,7 +83,8 @@ export class SessionQueue {
       const end = Date.now() + MAX_BATCH_MS;
       for (let n = 0; n < MAX_BATCH && queue.length > 0 && Date.now() < end; n++) {
         const next = queue.shift()!;
-        await next.task().then(next.resolve, next.reject);
+        next.start();
+        await next.done;
       }
     };
     const lock = this.#lock!;
@@ -86,7 +92,7 @@ export class SessionQueue {
     (async () => lock(key, batch))()
       .catch((error: unknown) => {
         // The lock was not had (waited too long, Redis unreachable): the first call fails, the next ones try again.
-        if (!started) queue.shift()?.reject(error);
+        if (!started) queue.shift()?.fail(error);
       })
       .finally(() => {
         if (queue.length > 0) this.#runBatch(key);
