@@ -3,7 +3,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 const settle = (): void => {};
 
 /** Runs a task while holding a lock on `key` that other processes respect (a store's `withLock`). */
-export type SessionLock = <T>(key: string, task: () => Promise<T>) => Promise<T>;
+export type SessionLock = <T>(key: string, task: () => Promise<T>, queued?: () => number) => Promise<T>;
 
 /** At most this many queued tasks run under one lock before it goes back, so other processes get their turn. */
 const MAX_BATCH = 16;
@@ -89,7 +89,7 @@ export class SessionQueue {
     };
     const lock = this.#lock!;
     // A lock that throws at once fails its first call like one that rejects.
-    (async () => lock(key, batch))()
+    (async () => lock(key, batch, () => queue.length))()
       .catch((error: unknown) => {
         // The lock was not had (waited too long, Redis unreachable): the first call fails, the next ones try again.
         if (!started) queue.shift()?.fail(error);

@@ -435,6 +435,40 @@ describe.skipIf(!available)("RedisStore", () => {
       expect(await client.exists(store.lockKeyOf("s"))).toBe(0);
     });
 
+    describe("reading ahead for the calls queued under a held lock", () => {
+      const one = (): number => 1; // one more call waits
+
+      it("the read after a write returns that write", async () => {
+        const read = await store.withLock("s", async () => {
+          await store.set("s", state({ v: 1 }, ms.h()));
+          return store.get("s");
+        }, one);
+        expect(JSON.parse(read!.session)).toEqual({ v: 1 });
+      });
+
+      it("a destroy in between is never hidden by the read-ahead", async () => {
+        const read = await store.withLock("s", async () => {
+          await store.set("s", state({ v: 1 }, ms.h()));
+          await store.destroy("s");
+          return store.get("s");
+        }, one);
+        expect(read).toBeUndefined();
+      });
+
+      it("a write another process announces in between is read, not the read-ahead", async () => {
+        const writer = peer();
+        const changes = await feed(store);
+        const read = await store.withLock("s", async () => {
+          await store.set("s", state({ v: 1 }, ms.h()));
+          // Another process writes without the lock (an HTTP request there).
+          await writer.set("s", state({ v: 2 }, ms.h()));
+          await waitUntil(() => changes.some((change) => change.type === "set" && change.sessionId === "s"));
+          return store.get("s");
+        }, one);
+        expect(JSON.parse(read!.session)).toEqual({ v: 2 });
+      });
+    });
+
     it("releases the lock when the task throws", async () => {
       await expect(store.withLock("s", async () => {
         throw new Error("handler failed");

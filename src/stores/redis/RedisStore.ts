@@ -109,6 +109,8 @@ export class RedisStore implements SessionStore {
   readonly #users: RedisUserIndex;
   readonly #onError: (error: Error) => void;
   readonly #listeners = new Set<(change: StoreChange) => void>();
+  /** Sessions whose lock a batch of calls holds here: how many calls wait, and the read sent right behind the last write. */
+  readonly #batches = new Map<string, { queued: () => number; next?: Promise<string | null | undefined> | undefined }>();
   #feed: RedisFeed | undefined;
   /** Changes written but not yet announced: one PUBLISH per event-loop turn carries them all. */
   #outbox: WireChange[] = [];
@@ -167,7 +169,10 @@ export class RedisStore implements SessionStore {
 
   async get(sessionId: string): Promise<StoreState | undefined> {
     const what = `read session "${sessionId}"`;
-    let raw = await this.#call(what, () => this.#redis.get(this.keyOf(sessionId)));
+    const batch = this.#batches.get(sessionId);
+    const ahead = batch?.next;
+    if (batch) batch.next = undefined;
+    let raw = (await ahead) ?? (await this.#call(what, () => this.#redis.get(this.keyOf(sessionId))));
     if (raw === null && this.#legacyKeys) raw = await this.#call(what, () => this.#redis.get(this.#prefix + sessionId));
     if (raw !== null) return parseState(raw);
     // Redis may have expired it without a keyspace notification: let the bridge detach it now.
@@ -181,16 +186,24 @@ export class RedisStore implements SessionStore {
     const what = `write session "${sessionId}"`;
     if (ttl <= 0) {
       // Already dead: Redis rejects a non-positive PX, and keeping it would only delay its removal.
+      this.#forget(sessionId);
       await this.#call(what, () => this.#delete(sessionId));
       return false;
     }
     const value = JSON.stringify({ session: state.session, expiresAt: state.expiresAt, ttl: state.ttl });
-    await this.#call(what, () => this.#redis.set(key, value, { PX: ttl }));
+    const written = this.#call(what, () => this.#redis.set(key, value, { PX: ttl }));
+    const batch = this.#batches.get(sessionId);
+    // The next call of the batch reads what this write leaves: its GET goes right behind the SET, on the
+    // same connection (so Redis runs it after the write), instead of one round trip after it. A failed
+    // read-ahead is read again the usual way.
+    if (batch) batch.next = batch.queued() > 0 ? this.#redis.get(key).catch(() => undefined) : undefined;
+    await written;
     if (!meta?.refresh) this.#announce({ t: "set", s: sessionId, c: meta?.clientId, i: meta?.isNew === true }, this.#lock.holds(this.lockKeyOf(sessionId)));
     return true;
   }
 
   async destroy(sessionId: string, meta?: StoreChangeMeta): Promise<boolean> {
+    this.#forget(sessionId);
     const removed = await this.#call(`destroy session "${sessionId}"`, () => this.#delete(sessionId));
     const change: WireChange = { t: "destroy", s: sessionId };
     // Inside a request, the destroy may be half of a login: announce it once the new session is saved.
@@ -259,9 +272,25 @@ export class RedisStore implements SessionStore {
   }
 
   /** Runs `task` holding the session's lock, which every process on this Redis respects. */
-  withLock<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
-    // The changes written while it was held go out with the next announcement.
-    return this.#lock.run(this.lockKeyOf(sessionId), `session "${sessionId}"`, task, () => this.#queueFlush());
+  withLock<T>(sessionId: string, task: () => Promise<T>, queued?: () => number): Promise<T> {
+    const batch = queued && { queued };
+    const run = batch
+      ? () => {
+          this.#batches.set(sessionId, batch);
+          return task();
+        }
+      : task;
+    return this.#lock.run(this.lockKeyOf(sessionId), `session "${sessionId}"`, run, () => {
+      if (this.#batches.get(sessionId) === batch) this.#batches.delete(sessionId);
+      // The changes written while it was held go out with the next announcement.
+      this.#queueFlush();
+    });
+  }
+
+  /** Drops a read-ahead of `sessionId`: the record changed since (a destroy, another process, Redis). */
+  #forget(sessionId: string): void {
+    const batch = this.#batches.get(sessionId);
+    if (batch) batch.next = undefined;
   }
 
   /**
@@ -325,7 +354,9 @@ export class RedisStore implements SessionStore {
     if (channel !== this.#channel) {
       // A keyspace notification: the payload is the key Redis expired or evicted.
       const sessionId = this.#idOf(text);
-      if (sessionId !== undefined) this.#emit({ type: "destroy", sessionId });
+      if (sessionId === undefined) return;
+      this.#forget(sessionId);
+      this.#emit({ type: "destroy", sessionId });
       return;
     }
     // Every process receives its own announcements too: skip them before parsing.
@@ -345,6 +376,7 @@ export class RedisStore implements SessionStore {
   #apply(wire: Wire): void {
     for (const change of wire.c) {
       if (typeof change?.s !== "string") continue;
+      this.#forget(change.s);
       if (change.t === "set") this.#emit({ type: "set", sessionId: change.s, clientId: change.c, isNew: change.i === true });
       else if (change.t === "destroy") this.#emit({ type: "destroy", sessionId: change.s });
     }
