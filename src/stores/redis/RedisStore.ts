@@ -19,7 +19,7 @@ export interface RedisStoreOptions {
    * `maxRetriesPerRequest: 1`; node-redis: `disableOfflineQueue: true`).
    */
   client: RedisClientLike;
-  /** Prefix of the session keys (`prefix + "{" + id + "}"`, lock `… + ":lock"`) and of the change channel (`prefix + "changes"`). Default: `"kis:sess:"`. */
+  /** Prefix of the session keys (`prefix + "{" + id + "}"`, lock `… + ":lock"`, its waiters `… + ":lock:waiting"`) and of the channels (`prefix + "changes"`, `prefix + "locks"`). Default: `"kis:sess:"`. */
   prefix?: string;
   /**
    * Listen to Redis keyspace notifications, so a key Redis expires or evicts
