@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { afterEach, describe, expect, it } from "vitest";
 import { type BridgeOptions, LiveStore, type StoreState } from "../src/index.js";
 import { ask, deferred } from "./helpers/socketTools.js";
@@ -108,6 +109,22 @@ describe("serializeRequests", () => {
       expect(store.locked).toBeGreaterThan(0);
       expect(store.locked).toBeLessThanOrEqual(201);
     }
+  });
+
+  it("calls queued under one held lock each run in their own caller's async context", async () => {
+    const store = new LockingStore();
+    const server = await serialServer({ store });
+    const { sessionId } = await started(server);
+    const caller = new AsyncLocalStorage<number>();
+    const seen: [number, number | undefined][] = [];
+    const write = store.set.bind(store);
+    store.set = (id, state) => {
+      seen.push([JSON.parse(state.session).n, caller.getStore()]);
+      return write(id, state);
+    };
+    await Promise.all(Array.from({ length: 5 }, (_, n) => caller.run(n, () => server.bridge.setById(sessionId, { n }))));
+    expect(store.locked).toBeLessThan(5); // some ran in one batch
+    expect(seen).toEqual([0, 1, 2, 3, 4].map((n) => [n, n]));
   });
 
   it("never delays requests without a session or of other sessions; queues those of the held session", async () => {
