@@ -18,15 +18,16 @@ return 0`);
 // Only the holder's token may release the lock: a holder that outlived its TTL must not delete the
 // lock another process now holds. With a waiter on another node, the lock passes straight to its
 // token (the releaser cannot take it back first, so a busy process does not starve the others)
-// and the channel tells it so; its own node's waiters retry by themselves.
+// and the channel tells it so (here, or by the caller when ARGV[4] is empty); its own node's
+// waiters retry by themselves. Resolves the token it was handed to, or 0/1.
 const RELEASE = redisScript(`redis.call("hdel", KEYS[2], ARGV[2])
 if redis.call("get", KEYS[1]) ~= ARGV[1] then return 0 end
 local next = redis.call("hgetall", KEYS[2])
 if #next == 0 then return redis.call("del", KEYS[1]) end
 redis.call("hdel", KEYS[2], next[1])
 redis.call("set", KEYS[1], next[2], "PX", ARGV[3])
-redis.call("publish", ARGV[4], next[2] .. " " .. KEYS[1])
-return 2`);
+if ARGV[4] ~= "" then redis.call("publish", ARGV[4], next[2] .. " " .. KEYS[1]) end
+return next[2]`);
 const EXTEND = redisScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`);
 
 const POLL_MS = { first: 2, max: 50 };
@@ -157,8 +158,15 @@ export class RedisLock {
     return keys;
   }
 
-  #send(key: string, token: string): Promise<unknown> {
-    return this.#access.eval(RELEASE, [key, `${key}:waiting`], [token, this.#node, this.#timings.ttlMs, this.#channel]);
+  async #send(key: string, token: string): Promise<void> {
+    // On a cluster a PUBLISH from the script would reach the feed through the cluster bus, later
+    // than one sent to the feed's master directly, as publish() does.
+    const cluster = this.#access.isCluster;
+    const handedTo = await this.#access.eval(RELEASE, [key, `${key}:waiting`], [token, this.#node, this.#timings.ttlMs, cluster ? "" : this.#channel]);
+    if (cluster && typeof handedTo === "string") {
+      // Lost, it costs the waiter a poll.
+      this.#access.publish(this.#channel, `${handedTo} ${this.#access.keyPrefix}${key}`).catch(() => {});
+    }
   }
 
   /** Releases `key` if `token` holds it; a release that fails is retried later (the task's outcome stands). */
