@@ -1,7 +1,8 @@
 // One server of the Redis bench: `node redis-server.mjs <koa-redis|bridge-redis>` prints `READY <port>`.
-// Env: REDIS_URL, BENCH_PREFIX (key prefix of this run), AUTO_PIPELINING=1.
+// Env: REDIS_URL, BENCH_PREFIX (key prefix of this run), AUTO_PIPELINING=1, BENCH_FAMILY=node-redis,
+// BENCH_CLUSTER_URLS (comma-separated: the bridge's client is a cluster client of that family).
 import { createServer } from "node:http";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import Koa from "koa";
 import session from "koa-session";
 import redisStore from "koa-redis";
@@ -25,10 +26,16 @@ if (variant === "koa-redis") {
   app.use(session({ key: "bench.sid", maxAge: 30 * 86_400_000, store }, app)); // the bridge's default lifetime
 } else if (variant === "bridge-redis") {
   // BENCH_FAMILY=node-redis: node-redis 5 instead of ioredis 5.
+  const clusterUrls = process.env.BENCH_CLUSTER_URLS?.split(",");
   if (process.env.BENCH_FAMILY === "node-redis") {
-    const { createClient } = await import("redis");
-    client = createClient({ url, disableOfflineQueue: true });
+    const { createClient, createCluster } = await import("redis");
+    client = clusterUrls
+      ? createCluster({ rootNodes: clusterUrls.map((u) => ({ url: u })), defaults: { disableOfflineQueue: true } })
+      : createClient({ url, disableOfflineQueue: true });
     await client.connect();
+  } else if (clusterUrls) {
+    const nodes = clusterUrls.map((u) => ({ host: new URL(u).hostname, port: Number(new URL(u).port) }));
+    client = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 }, enableAutoPipelining: autoPipelining });
   } else client = new Redis(url, { maxRetriesPerRequest: 1, enableAutoPipelining: autoPipelining });
   bridgeSession(app, io, { key: "bench.sid", store: new RedisStore({ client, prefix: `${prefix}bridge:` }) });
 } else {
@@ -50,6 +57,11 @@ io.on("connection", (socket) => {
   // The baseline: one atomic INCR per event through the same client and server.
   socket.on("incr", async (ack) => ack(await client.incr(`${prefix}incr:${socket.sessionId}`)));
   socket.on("count", async (ack) => ack(await socket.withSession(({ session }) => session.count)));
+  // CPU time of this process so far (µs), for the bench's CPU-per-call figures.
+  socket.on("cpu", (ack) => {
+    const { user, system } = process.cpuUsage();
+    ack(user + system);
+  });
 });
 
 const http = createServer(app.callback());

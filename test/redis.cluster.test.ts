@@ -159,4 +159,21 @@ for (const topology of topologies) for (const family of families) describe(`two 
     expect([...acks].sort((x, y) => x - y)).toEqual(Array.from({ length: 500 }, (_, i) => i + 2));
     expect((await a.get("/session", jar)).body.session).toEqual({ count: 501 });
   }, 60_000);
+
+  it("4 sockets on each process calling withSession one after another: each sees its own calls in order, none lost", async () => {
+    const { jar, sessionId } = await sessionOnA(); // count 1
+    const sockets = await Promise.all([...Array.from({ length: 4 }, () => a.connect(jar)), ...Array.from({ length: 4 }, () => b.connect(jar))]);
+    for (const socket of sockets) expect((await socket.emitWithAck("whoami")).sessionId).toBe(sessionId);
+    // One call in flight per socket: calls queue up on each process and run in batches under one lock.
+    const seen = await Promise.all(
+      sockets.map(async (socket) => {
+        const counts: number[] = [];
+        for (let i = 0; i < 40; i++) counts.push(await socket.timeout(60_000).emitWithAck("session:inc"));
+        return counts;
+      }),
+    );
+    for (const counts of seen) expect(counts).toEqual([...counts].sort((x, y) => x - y));
+    expect(seen.flat().sort((x, y) => x - y)).toEqual(Array.from({ length: 320 }, (_, i) => i + 2));
+    expect((await b.get("/session", jar)).body.session).toEqual({ count: 321 });
+  }, 60_000);
 });

@@ -1,5 +1,6 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { afterEach, describe, expect, it } from "vitest";
-import { type BridgeOptions, LiveStore } from "../src/index.js";
+import { type BridgeOptions, LiveStore, type StoreState } from "../src/index.js";
 import { ask, deferred } from "./helpers/socketTools.js";
 import { recordEvents } from "./helpers/storeFixtures.js";
 import { closeAll, CookieJar, startServer, type TestServer } from "./helpers/server.js";
@@ -15,6 +16,8 @@ const sleep = (delay: number): Promise<void> => new Promise((resolve) => setTime
 class LockingStore extends LiveStore {
   readonly #held = new Map<string, Promise<void>>();
   locked = 0;
+  /** Writes made while their session's lock was held. */
+  lockedWrites = 0;
   constructor(readonly waitMs = 2000) {
     super();
   }
@@ -26,6 +29,11 @@ class LockingStore extends LiveStore {
       this.#held.delete(sessionId);
       release.resolve();
     };
+  }
+
+  override set(sessionId: string, state: StoreState): boolean {
+    if (this.#held.has(sessionId)) this.lockedWrites++;
+    return super.set(sessionId, state);
   }
 
   async withLock<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
@@ -94,8 +102,29 @@ describe("serializeRequests", () => {
     expect(res.body).toMatchObject({ sessionId, session: { count: 201 } });
     expect(events.set).toHaveLength(200);
     expect(events.destroy).toHaveLength(0);
-    // The first request had no session yet; then 100 + 100 and the final read.
-    if (store instanceof LockingStore) expect(store.locked).toBe(201);
+    // The first request had no session yet; the 200 writes after it each ran under the lock,
+    // calls queued while it was held under the same one.
+    if (store instanceof LockingStore) {
+      expect(store.lockedWrites).toBe(200);
+      expect(store.locked).toBeGreaterThan(0);
+      expect(store.locked).toBeLessThanOrEqual(201);
+    }
+  });
+
+  it("calls queued under one held lock each run in their own caller's async context", async () => {
+    const store = new LockingStore();
+    const server = await serialServer({ store });
+    const { sessionId } = await started(server);
+    const caller = new AsyncLocalStorage<number>();
+    const seen: [number, number | undefined][] = [];
+    const write = store.set.bind(store);
+    store.set = (id, state) => {
+      seen.push([JSON.parse(state.session).n, caller.getStore()]);
+      return write(id, state);
+    };
+    await Promise.all(Array.from({ length: 5 }, (_, n) => caller.run(n, () => server.bridge.setById(sessionId, { n }))));
+    expect(store.locked).toBeLessThan(5); // some ran in one batch
+    expect(seen).toEqual([0, 1, 2, 3, 4].map((n) => [n, n]));
   });
 
   it("never delays requests without a session or of other sessions; queues those of the held session", async () => {

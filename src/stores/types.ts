@@ -66,8 +66,11 @@ export interface SessionStore {
    * Runs `task` while holding a lock on `sessionId` that every process
    * sharing the store respects. `withSession`, `setById` and `destroyById`
    * run inside it (after the in-process queue); HTTP requests do not.
+   * Calls queued here for the session while it is held run in the same
+   * `task`, one after another; `queued()` tells how many still wait (a store
+   * may read ahead for them).
    */
-  withLock?<T>(sessionId: string, task: () => Promise<T>): Promise<T>;
+  withLock?<T>(sessionId: string, task: () => Promise<T>, queued?: () => number): Promise<T>;
   /**
    * User index (option `userKey`), for a store shared by several processes:
    * records that `sessionId` belongs to `userId` until `expiresAt` (called on

@@ -2,6 +2,8 @@ import type { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generateUid, ms } from "../../src/index.js";
 import { RedisStore, type StoreChange, type StoreState } from "../../src/redis.js";
+import { redisAccess } from "../../src/stores/redis/access.js";
+import { RedisLock } from "../../src/stores/redis/lock.js";
 import { deleteKeys, redisAvailable, redisClient, subscribed, testPrefix, waitUntil } from "../helpers/redis.js";
 import { closeAll, CookieJar, startServer } from "../helpers/server.js";
 import { storeContract } from "./contract.js";
@@ -128,6 +130,8 @@ describe.skipIf(!available)("RedisStore", () => {
       for (const id of ids) pipeline.set(`${prefix}{${id}}`, value, "PX", ms.h());
       pipeline.set(`${prefix.slice(0, -1)}x:outside`, value, "PX", ms.h()); // shares the prefix minus its colon
       pipeline.set(`${prefix}{${ids[0]}}:lock`, "token", "PX", ms.h());
+      pipeline.hset(`${prefix}{${ids[0]}}:lock:waiting`, "node", "token");
+      pipeline.pexpire(`${prefix}{${ids[0]}}:lock:waiting`, ms.h());
       await pipeline.exec();
       const monitor = await redisClient().monitor();
       const commands: string[][] = [];
@@ -342,6 +346,127 @@ describe.skipIf(!available)("RedisStore", () => {
       );
       expect(ran).toBe(false);
       expect(await client.get(impatient.lockKeyOf("s"))).toBe("someone-else");
+    });
+
+    it("a busy store does not starve another: a release hands the lock to the store waiting for it", async () => {
+      const theirs = peer();
+      const order: string[] = [];
+      let theirsDone: Promise<unknown> | undefined;
+      for (let i = 0; i < 20; i++) {
+        await store.withLock("s", async () => {
+          order.push("mine");
+          if (theirsDone) return;
+          // Asks while the lock is held here: it waits, noted among the lock's waiters.
+          theirsDone = theirs.withLock("s", async () => order.push("theirs"));
+          await waitUntil(async () => (await client.hlen(`${store.lockKeyOf("s")}:waiting`)) === 1, 10_000, "the other store noted");
+        });
+      }
+      await theirsDone;
+      // The release went straight to the waiter: this store could not take the lock back before the other's next poll.
+      expect(order.slice(0, 3)).toEqual(["mine", "theirs", "mine"]);
+      expect(order).toHaveLength(21);
+      expect(await client.exists(store.lockKeyOf("s"), `${store.lockKeyOf("s")}:waiting`)).toBe(0);
+    });
+
+    describe("a lock handed over by its release", () => {
+      const onError = (error: Error): void => {
+        throw error;
+      };
+
+      /** A holder and a waiter on `key`; resolves the waiter's run once the waiter is noted among the lock's waiters. */
+      async function handOver(waiter: RedisLock, key: string): Promise<{ waited: Promise<string>; release: () => void }> {
+        const holder = new RedisLock(redisAccess(other), { ttlMs: 10_000, waitMs: 10_000 }, `${prefix}locks`, onError);
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const holding = holder.run(key, "k", () => held);
+        await waitUntil(async () => (await client.exists(key)) === 1);
+        const waited = waiter.run(key, "k", async () => "mine");
+        await waitUntil(async () => (await client.hlen(`${key}:waiting`)) === 1, 10_000, "the waiter noted");
+        return { waited, release: () => void (release(), holding) };
+      }
+
+      it("wakes its waiter by a message on prefix + locks: it runs though its next poll is a minute away", async () => {
+        const key = `${prefix}{s}:lock`;
+        const waiter = new RedisLock(redisAccess(client), { ttlMs: 10_000, waitMs: 120_000, pollMs: { first: 60_000, max: 60_000 } }, `${prefix}locks`, onError);
+        // The waiter's store feed, as RedisStore routes it: `token key`.
+        const subscriber = redisClient();
+        subscriber.on("message", (_channel: string, text: string) => {
+          const space = text.indexOf(" ");
+          waiter.handed(text.slice(0, space), text.slice(space + 1));
+        });
+        await subscriber.subscribe(`${prefix}locks`);
+        try {
+          const { waited, release } = await handOver(waiter, key);
+          release();
+          expect(await waited).toBe("mine");
+          expect(await client.exists(key, `${key}:waiting`)).toBe(0);
+        } finally {
+          subscriber.disconnect();
+        }
+      });
+
+      it("a waiter that misses the message finds the lock handed to it on its next poll", async () => {
+        const key = `${prefix}{s}:lock`;
+        const waiter = new RedisLock(redisAccess(client), { ttlMs: 10_000, waitMs: 5000 }, `${prefix}locks`, onError);
+        const { waited, release } = await handOver(waiter, key); // nobody routes the channel to it
+        release();
+        expect(await waited).toBe("mine");
+        expect(await client.exists(key, `${key}:waiting`)).toBe(0);
+      });
+    });
+
+    it("takes over a lock whose holder died once its TTL ends, by polling, within lockWaitMs", async () => {
+      await client.set(store.lockKeyOf("s"), "a-dead-process", "PX", 300);
+      expect(await store.withLock("s", async () => "after the TTL")).toBe("after the TTL");
+    });
+
+    it("a waiter that gave up leaves the waiters, so the holder's release does not hand it the lock", async () => {
+      const impatient = peer({ lockWaitMs: 150 });
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const holding = store.withLock("s", () => held);
+      await waitUntil(async () => (await client.exists(store.lockKeyOf("s"))) === 1);
+      await expect(impatient.withLock("s", async () => "never")).rejects.toThrow(
+        '[koa-io-session] RedisStore gave up waiting for the lock of session "s" after 150 ms: another process holds it.',
+      );
+      await waitUntil(async () => (await client.exists(`${store.lockKeyOf("s")}:waiting`)) === 0, 10_000, "the waiter gone");
+      release();
+      await holding;
+      expect(await client.exists(store.lockKeyOf("s"))).toBe(0);
+    });
+
+    describe("reading ahead for the calls queued under a held lock", () => {
+      const one = (): number => 1; // one more call waits
+
+      it("the read after a write returns that write", async () => {
+        const read = await store.withLock("s", async () => {
+          await store.set("s", state({ v: 1 }, ms.h()));
+          return store.get("s");
+        }, one);
+        expect(JSON.parse(read!.session)).toEqual({ v: 1 });
+      });
+
+      it("a destroy in between is never hidden by the read-ahead", async () => {
+        const read = await store.withLock("s", async () => {
+          await store.set("s", state({ v: 1 }, ms.h()));
+          await store.destroy("s");
+          return store.get("s");
+        }, one);
+        expect(read).toBeUndefined();
+      });
+
+      it("a write another process announces in between is read, not the read-ahead", async () => {
+        const writer = peer();
+        const changes = await feed(store);
+        const read = await store.withLock("s", async () => {
+          await store.set("s", state({ v: 1 }, ms.h()));
+          // Another process writes without the lock (an HTTP request there).
+          await writer.set("s", state({ v: 2 }, ms.h()));
+          await waitUntil(() => changes.some((change) => change.type === "set" && change.sessionId === "s"));
+          return store.get("s");
+        }, one);
+        expect(JSON.parse(read!.session)).toEqual({ v: 2 });
+      });
     });
 
     it("releases the lock when the task throws", async () => {

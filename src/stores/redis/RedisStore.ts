@@ -19,7 +19,7 @@ export interface RedisStoreOptions {
    * `maxRetriesPerRequest: 1`; node-redis: `disableOfflineQueue: true`).
    */
   client: RedisClientLike;
-  /** Prefix of the session keys (`prefix + "{" + id + "}"`, lock `… + ":lock"`) and of the change channel (`prefix + "changes"`). Default: `"kis:sess:"`. */
+  /** Prefix of the session keys (`prefix + "{" + id + "}"`, lock `… + ":lock"`, its waiters `… + ":lock:waiting"`) and of the channels (`prefix + "changes"`, `prefix + "locks"`). Default: `"kis:sess:"`. */
   prefix?: string;
   /**
    * Listen to Redis keyspace notifications, so a key Redis expires or evicts
@@ -43,6 +43,9 @@ export interface RedisStoreOptions {
 
 /** How long `close()` waits for Redis to take the last announcements and lock releases. */
 const CLOSE_WAIT_MS = 2000;
+
+/** The longest a change written under a held lock waits for the lock's release to be announced. */
+const HELD_ANNOUNCE_MS = 50;
 
 /** One change on the channel: type, session id, client id, whether the session is new. */
 interface WireChange {
@@ -96,6 +99,8 @@ export class RedisStore implements SessionStore {
   readonly #rawPrefix: string;
   readonly #legacyKeys: boolean;
   readonly #channel: string;
+  /** Where a release that hands a lock to a waiter tells it so. */
+  readonly #lockChannel: string;
   readonly #expiryChannels: string[];
   readonly #node = randomUUID();
   /** How this process's own messages start (`#flush` writes `n` first). */
@@ -104,9 +109,13 @@ export class RedisStore implements SessionStore {
   readonly #users: RedisUserIndex;
   readonly #onError: (error: Error) => void;
   readonly #listeners = new Set<(change: StoreChange) => void>();
+  /** Sessions whose lock a batch of calls holds here: how many calls wait, and the read sent right behind the last write. */
+  readonly #batches = new Map<string, { queued: () => number; next?: Promise<string | null | undefined> | undefined }>();
   #feed: RedisFeed | undefined;
   /** Changes written but not yet announced: one PUBLISH per event-loop turn carries them all. */
   #outbox: WireChange[] = [];
+  #flushQueued = false;
+  #lateFlush: NodeJS.Timeout | undefined;
   /** Announcements on their way to Redis. */
   readonly #sending = new Set<Promise<void>>();
   /** The number of this store's next announcement. */
@@ -130,10 +139,11 @@ export class RedisStore implements SessionStore {
     this.#rawPrefix = redis.keyPrefix + prefix;
     this.#legacyKeys = readBoolean(options, "legacyKeys", true);
     this.#channel = `${prefix}changes`;
+    this.#lockChannel = `${prefix}locks`;
     this.#expiryChannels = expiryEvents ? [`__keyevent@${redis.db}__:expired`, `__keyevent@${redis.db}__:evicted`] : [];
     this.#onError = onError as (error: Error) => void;
     const timings = { ttlMs: readPositive(options, "lockTtlMs", 10_000), waitMs: readPositive(options, "lockWaitMs", 10_000) };
-    this.#lock = new RedisLock(redis, timings, this.#onError);
+    this.#lock = new RedisLock(redis, timings, this.#lockChannel, this.#onError);
     this.#users = redisUserIndex(redis, prefix);
   }
 
@@ -159,7 +169,10 @@ export class RedisStore implements SessionStore {
 
   async get(sessionId: string): Promise<StoreState | undefined> {
     const what = `read session "${sessionId}"`;
-    let raw = await this.#call(what, () => this.#redis.get(this.keyOf(sessionId)));
+    const batch = this.#batches.get(sessionId);
+    const ahead = batch?.next;
+    if (batch) batch.next = undefined;
+    let raw = (await ahead) ?? (await this.#call(what, () => this.#redis.get(this.keyOf(sessionId))));
     if (raw === null && this.#legacyKeys) raw = await this.#call(what, () => this.#redis.get(this.#prefix + sessionId));
     if (raw !== null) return parseState(raw);
     // Redis may have expired it without a keyspace notification: let the bridge detach it now.
@@ -173,16 +186,24 @@ export class RedisStore implements SessionStore {
     const what = `write session "${sessionId}"`;
     if (ttl <= 0) {
       // Already dead: Redis rejects a non-positive PX, and keeping it would only delay its removal.
+      this.#forget(sessionId);
       await this.#call(what, () => this.#delete(sessionId));
       return false;
     }
     const value = JSON.stringify({ session: state.session, expiresAt: state.expiresAt, ttl: state.ttl });
-    await this.#call(what, () => this.#redis.set(key, value, { PX: ttl }));
-    if (!meta?.refresh) this.#announce({ t: "set", s: sessionId, c: meta?.clientId, i: meta?.isNew === true });
+    const written = this.#call(what, () => this.#redis.set(key, value, { PX: ttl }));
+    const batch = this.#batches.get(sessionId);
+    // The next call of the batch reads what this write leaves: its GET goes right behind the SET, on the
+    // same connection (so Redis runs it after the write), instead of one round trip after it. A failed
+    // read-ahead is read again the usual way.
+    if (batch) batch.next = batch.queued() > 0 ? this.#redis.get(key).catch(() => undefined) : undefined;
+    await written;
+    if (!meta?.refresh) this.#announce({ t: "set", s: sessionId, c: meta?.clientId, i: meta?.isNew === true }, this.#lock.holds(this.lockKeyOf(sessionId)));
     return true;
   }
 
   async destroy(sessionId: string, meta?: StoreChangeMeta): Promise<boolean> {
+    this.#forget(sessionId);
     const removed = await this.#call(`destroy session "${sessionId}"`, () => this.#delete(sessionId));
     const change: WireChange = { t: "destroy", s: sessionId };
     // Inside a request, the destroy may be half of a login: announce it once the new session is saved.
@@ -218,7 +239,7 @@ export class RedisStore implements SessionStore {
     this.#listeners.add(listener);
     if (!this.#feed) {
       this.#feed = new RedisFeed(this.#redis, {
-        changeChannel: this.#channel,
+        changeChannels: [this.#channel, this.#lockChannel],
         expiryChannels: this.#expiryChannels,
         onMessage: (channel, text) => this.#receive(channel, text),
         // Messages published while a subscriber was down are lost: have the bridge re-check its map.
@@ -251,8 +272,25 @@ export class RedisStore implements SessionStore {
   }
 
   /** Runs `task` holding the session's lock, which every process on this Redis respects. */
-  withLock<T>(sessionId: string, task: () => Promise<T>): Promise<T> {
-    return this.#lock.run(this.lockKeyOf(sessionId), `session "${sessionId}"`, task);
+  withLock<T>(sessionId: string, task: () => Promise<T>, queued?: () => number): Promise<T> {
+    const batch = queued && { queued };
+    const run = batch
+      ? () => {
+          this.#batches.set(sessionId, batch);
+          return task();
+        }
+      : task;
+    return this.#lock.run(this.lockKeyOf(sessionId), `session "${sessionId}"`, run, () => {
+      if (this.#batches.get(sessionId) === batch) this.#batches.delete(sessionId);
+      // The changes written while it was held go out with the next announcement.
+      this.#queueFlush();
+    });
+  }
+
+  /** Drops a read-ahead of `sessionId`: the record changed since (a destroy, another process, Redis). */
+  #forget(sessionId: string): void {
+    const batch = this.#batches.get(sessionId);
+    if (batch) batch.next = undefined;
   }
 
   /**
@@ -299,16 +337,26 @@ export class RedisStore implements SessionStore {
     if (rest.startsWith(USER_KEY_PART)) return undefined;
     if (rest.startsWith("{")) {
       if (rest.endsWith("}")) return rest.slice(1, -1);
-      if (rest.endsWith("}:lock")) return undefined;
+      if (rest.endsWith("}:lock") || rest.endsWith("}:lock:waiting")) return undefined;
     }
     return this.#legacyKeys ? rest : undefined;
   }
 
   #receive(channel: string, text: string): void {
+    if (channel === this.#lockChannel) {
+      // `token key`, the key as Redis sees it (with the client's keyPrefix).
+      const space = text.indexOf(" ");
+      const key = text.slice(space + 1);
+      const { keyPrefix } = this.#redis;
+      if (space > 0 && key.startsWith(keyPrefix)) this.#lock.handed(text.slice(0, space), key.slice(keyPrefix.length));
+      return;
+    }
     if (channel !== this.#channel) {
       // A keyspace notification: the payload is the key Redis expired or evicted.
       const sessionId = this.#idOf(text);
-      if (sessionId !== undefined) this.#emit({ type: "destroy", sessionId });
+      if (sessionId === undefined) return;
+      this.#forget(sessionId);
+      this.#emit({ type: "destroy", sessionId });
       return;
     }
     // Every process receives its own announcements too: skip them before parsing.
@@ -328,6 +376,7 @@ export class RedisStore implements SessionStore {
   #apply(wire: Wire): void {
     for (const change of wire.c) {
       if (typeof change?.s !== "string") continue;
+      this.#forget(change.s);
       if (change.t === "set") this.#emit({ type: "set", sessionId: change.s, clientId: change.c, isNew: change.i === true });
       else if (change.t === "destroy") this.#emit({ type: "destroy", sessionId: change.s });
     }
@@ -348,11 +397,30 @@ export class RedisStore implements SessionStore {
    * event-loop turn share one PUBLISH, so a busy process sends (and every
    * process receives) one message per turn instead of one per request.
    */
-  #announce(change: WireChange): void {
-    if (this.#outbox.push(change) === 1) setImmediate(() => void this.#flush());
+  #announce(change: WireChange, untilRelease = false): void {
+    this.#outbox.push(change);
+    // Writes under a lock this process holds (a batch of withSession calls) are announced together at
+    // its release, or after HELD_ANNOUNCE_MS should one task hold it long.
+    if (untilRelease) {
+      this.#lateFlush ??= setTimeout(() => void this.#flush(), HELD_ANNOUNCE_MS);
+      this.#lateFlush.unref();
+      return;
+    }
+    this.#queueFlush();
+  }
+
+  #queueFlush(): void {
+    if (this.#flushQueued || this.#outbox.length === 0) return;
+    this.#flushQueued = true;
+    setImmediate(() => {
+      this.#flushQueued = false;
+      void this.#flush();
+    });
   }
 
   #flush(): Promise<void> {
+    clearTimeout(this.#lateFlush);
+    this.#lateFlush = undefined;
     const changes = this.#outbox;
     if (changes.length === 0) return Promise.resolve();
     this.#outbox = [];

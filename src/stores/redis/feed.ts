@@ -2,8 +2,8 @@ import type { RedisAccess, RedisSubscription } from "./client.js";
 
 /** What the feed listens to and where it reports. */
 export interface RedisFeedOptions {
-  /** The change channel: classic pub/sub, which a cluster delivers on every node, so one subscription hears it. */
-  changeChannel: string;
+  /** The change and lock channels: classic pub/sub, which a cluster delivers on every node, so one subscription hears them. */
+  changeChannels: string[];
   /** Keyspace notification channels: node-local, so subscribed on every master. */
   expiryChannels: string[];
   onMessage: (channel: string, message: string) => void;
@@ -82,7 +82,7 @@ export class RedisFeed {
       return; // Not reachable yet: the next check or reconnect tries again.
     }
     if (!this.#running || masters.length === 0) return;
-    const { changeChannel, expiryChannels, onMessage } = this.#options;
+    const { changeChannels, expiryChannels, onMessage } = this.#options;
     const first = masters.map((m) => m.id).sort()[0];
     const wanted = new Map(masters.map((m) => [m.id === first ? `${m.id} changes` : m.id, m]));
     for (const [key, subscription] of this.#subscriptions) {
@@ -95,7 +95,7 @@ export class RedisFeed {
     this.#first = false;
     for (const [key, master] of wanted) {
       if (this.#subscriptions.has(key)) continue;
-      const channels = master.id === first ? [changeChannel, ...expiryChannels] : expiryChannels;
+      const channels = master.id === first ? [...changeChannels, ...expiryChannels] : expiryChannels;
       if (channels.length === 0) continue;
       let before = subscribedBefore;
       this.#subscriptions.set(key, master.subscribe(channels, onMessage, () => {
