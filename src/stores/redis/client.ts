@@ -75,6 +75,7 @@ export function firstById<T>(items: readonly T[], id: (item: T) => string): T | 
 
 /** Whether `error` is Redis' answer to an EVALSHA of a script it does not know. */
 export const isNoScript = (error: unknown): boolean => /NOSCRIPT/.test(String((error as Error)?.message));
+export const isTryAgain = (error: unknown): boolean => /^TRYAGAIN/.test(String((error as Error)?.message));
 
 /** A script with its SHA1 computed once. */
 export function redisScript(source: string): RedisScript {

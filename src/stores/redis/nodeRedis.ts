@@ -1,4 +1,8 @@
-import { firstById, isNoScript, onceAny, type RedisAccess, type RedisMaster, type RedisScript, type RedisSubscription } from "./client.js";
+import { firstById, isNoScript, isTryAgain, onceAny, type RedisAccess, type RedisMaster, type RedisScript, type RedisSubscription } from "./client.js";
+
+/** How often, and how far apart, a script is tried again while its slot migrates (as ioredis does). */
+const TRY_AGAIN_ATTEMPTS = 16;
+const TRY_AGAIN_DELAY_MS = 50;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Method = (...args: any[]) => any;
@@ -119,11 +123,22 @@ export function nodeRedisAccess(client: NodeRedisClientLike | NodeRedisClusterLi
     async eval(script: RedisScript, keys, args) {
       const c = await commands();
       const options = { keys, arguments: args.map(String) };
-      try {
-        return await c.evalSha(script.sha, options);
-      } catch (error) {
-        if (!isNoScript(error)) throw error;
-        return c.eval(script.source, options);
+      const run = async (): Promise<unknown> => {
+        try {
+          return await c.evalSha(script.sha, options);
+        } catch (error) {
+          if (!isNoScript(error)) throw error;
+          return c.eval(script.source, options);
+        }
+      };
+      // A script over two keys of one slot gets TRYAGAIN while that slot migrates; ioredis retries it by itself.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await run();
+        } catch (error) {
+          if (!isTryAgain(error) || attempt === TRY_AGAIN_ATTEMPTS) throw error;
+          await new Promise((resolve) => setTimeout(resolve, TRY_AGAIN_DELAY_MS));
+        }
       }
     },
     async publish(channel, message) {
