@@ -14,7 +14,7 @@ import { sessionCookie } from "../http/sessionCookie.js";
 import { SignatureCache } from "../http/signatureCache.js";
 import { type BridgeOptions, checkCleanupStore, checkDuration, INTERVAL_RANGE, MAX_AGE_RANGE, type ResolvedOptions, resolveOptions } from "../options.js";
 import { SessionQueue } from "../socket/SessionQueue.js";
-import { ENDS_RECORDS } from "../stores/LiveStore.js";
+import { ENDS_RECORDS, LiveStore, SWEEP } from "../stores/LiveStore.js";
 import type { MaybePromise, SessionStore, StoreChange } from "../stores/types.js";
 import { installClientCookieHeader } from "../socket/clientCookieHeader.js";
 import { Handshakes } from "../socket/Handshakes.js";
@@ -67,6 +67,12 @@ function checkApp(app: unknown): asserts app is Koa {
 /** Whether `store` drops each record at the end the gateway reports, and says so through `subscribe` (LiveStore). */
 function endsRecords(store: SessionStore): boolean {
   return (store as { [ENDS_RECORDS]?: unknown })[ENDS_RECORDS] === true && typeof store.subscribe === "function";
+}
+
+/** A LiveStore with its own `list`, `get` and `destroy`, which its one-pass sweep stands for (a subclass may refuse or count). */
+function sweepsItself(store: SessionStore): store is LiveStore {
+  const own = LiveStore.prototype;
+  return store instanceof LiveStore && store.list === own.list && store.get === own.get && store.destroy === own.destroy;
 }
 
 function checkIo(io: unknown): asserts io is Server {
@@ -304,7 +310,8 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
    * resolves the count. A call while a cleanup runs joins that one.
    */
   cleanup(): Promise<number> {
-    this.#cleaning ??= this.#gateway.cleanup().then(
+    const { store } = this.#config;
+    this.#cleaning ??= (sweepsItself(store) ? this.#sweep(store) : this.#gateway.cleanup()).then(
       (cleared) => {
         this.#cleaning = undefined;
         this.emit("cleanup", cleared);
@@ -316,6 +323,14 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       },
     );
     return this.#cleaning;
+  }
+
+  /** `cleanup()` on a LiveStore: its one pass over the map instead of a read and a destroy per record. */
+  async #sweep(store: LiveStore): Promise<number> {
+    const cleared = await store[SWEEP]((sessionId) => this.#destroyed(sessionId));
+    const { optimize } = store as SessionStore;
+    if (typeof optimize === "function") await optimize.call(store, cleared);
+    return cleared;
   }
 
   /**

@@ -1,5 +1,3 @@
-import type { StoreState } from "./types.js";
-
 // koa-session writes `{ ...userData, _expire, _maxAge }` with the bookkeeping last:
 // anchored at the end, this finds the top-level `_expire` and never one nested in user data.
 const EXPIRING_TAIL = /"_expire":(-?\d+(?:\.\d+)?),"_maxAge":-?\d+(?:\.\d+)?\}$/y;
@@ -22,11 +20,9 @@ function expireOf(json: string): number | undefined {
 
 /**
  * When a stored record dies, as the bridge's gateway decides it: its
- * `expiresAt`, or koa-session's `_expire` when that comes first. Reading the
- * JSON also flattens a string that `JSON.stringify` built in pieces, which
- * then costs about 45 bytes less for as long as it is stored.
+ * `expiresAt`, or koa-session's `_expire` in its JSON when that comes first.
  */
-export function stateEnd(state: StoreState): number {
-  const expire = typeof state.session === "string" ? expireOf(state.session) : undefined;
-  return expire !== undefined && expire < state.expiresAt ? expire : state.expiresAt;
+export function recordEnd(json: unknown, expiresAt: number): number {
+  const expire = typeof json === "string" ? expireOf(json) : undefined;
+  return expire !== undefined && expire < expiresAt ? expire : expiresAt;
 }
