@@ -34,3 +34,15 @@ describe("LiveStore keeps each state exactly", () => {
     expect(store.get("s4")).toBe(states[4]);
   });
 });
+
+describe("LiveStore keeps what the bridge writes for koa-session exactly", () => {
+  it("answers the same expiresAt and ttl for a record with koa-session's tail, however late the write", () => {
+    const store = new LiveStore();
+    const expire = Date.now() + 3_600_000;
+    const session = JSON.stringify({ user: "someone", _expire: expire, _maxAge: 3_600_000 });
+    const states = [0, 7, 255, 256, -1, 0.5].map((late) => ({ session, expiresAt: expire + 10_000 + late, ttl: 3_610_000 }));
+    states.push({ session, expiresAt: expire + 10_000, ttl: 3_600_001 });
+    states.forEach((state, at) => store.set(`s${at}`, state));
+    states.forEach((state, at) => expect(store.get(`s${at}`)).toStrictEqual(state));
+  });
+});
