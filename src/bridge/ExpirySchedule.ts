@@ -199,8 +199,13 @@ export class ExpirySchedule {
         }
         if (ids.size === 0) chunks.shift();
         if (chunks.length === 0) this.#slots.delete(slot);
-        if (batch.length >= this.#batchSize || slice.spent()) {
+        if (batch.length >= this.#batchSize) {
           await this.#hand(batch);
+          batch = [];
+        }
+        // Yield only once the slice is spent: a turn per batch would stretch a large drain for nothing.
+        if (slice.spent()) {
+          if (batch.length > 0) await this.#hand(batch);
           batch = [];
           await slice.pause();
         }
