@@ -91,7 +91,7 @@ if (store.size !== N) throw new Error(`${store.size} of ${N} sessions stored`);
 // Expiry lag: every mapped session made due at one moment (rewritten behind the bridge, then read once so it learns the end).
 const ids = store.list();
 // Far enough ahead that the rewrite and the reads below finish first, even at 1M.
-const due = Date.now() + 3_000 + N / 50;
+const due = Date.now() + 3_000 + N / 20;
 for (const id of ids) {
   const state = store.get(id);
   const record = JSON.parse(state.session);

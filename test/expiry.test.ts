@@ -161,6 +161,24 @@ describe("LiveStore drops expired records by itself", () => {
     }
   });
 
+  it("drops a record at koa-session's _expire when that comes before its expiresAt, never at an _expire nested in user data", async () => {
+    vi.useFakeTimers({ now: 5_000_000 });
+    try {
+      const store = new LiveStore();
+      const changes: StoreChange[] = [];
+      const stop = store.subscribe((change) => changes.push(change));
+      const later = Date.now() + 60_000;
+      store.set("stamped", { session: JSON.stringify({ n: 1, _expire: Date.now() + 1_500, _maxAge: 1_500 }), expiresAt: later, ttl: 60_000 });
+      store.set("nested", { session: JSON.stringify({ n: { _expire: Date.now() + 1_500, _maxAge: 1_500 }, _session: true }), expiresAt: later, ttl: 60_000 });
+      await vi.advanceTimersByTimeAsync(3_000);
+      expect(changes).toEqual([{ type: "destroy", sessionId: "stamped" }]);
+      expect(store.list()).toEqual(["nested"]);
+      stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("a record rewritten behind the bridge's back ends its pair when the store drops it", async () => {
     const store = new LiveStore();
     const server = await startServer({ store, maxAge: MAX_AGE, onSessionDestroy: "notify" });

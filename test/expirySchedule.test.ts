@@ -78,6 +78,23 @@ describe("ExpirySchedule", () => {
     expect(due()).toEqual(["past"]);
   });
 
+  it("keeps many ids of one slot apart from each other: moves and deletes reach each one, wherever it sits", async () => {
+    const { schedule, due } = recording();
+    for (let i = 0; i < 10_000; i++) schedule.schedule(`s${i}`, Date.now());
+    for (let i = 0; i < 10_000; i += 3) expect(schedule.delete(`s${i}`)).toBe(true);
+    for (let i = 1; i < 10_000; i += 3) schedule.schedule(`s${i}`, Date.now() + 5_000);
+    expect(schedule.delete("s0")).toBe(false);
+    expect(schedule.size).toBe(10_000 - 3_334);
+    await vi.advanceTimersByTimeAsync(2_000);
+    const first = new Set(due());
+    expect(first.size).toBe(3_333);
+    for (let i = 2; i < 10_000; i += 3) expect(first.has(`s${i}`)).toBe(true);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(due()).toHaveLength(3_333 * 2);
+    expect(new Set(due()).size).toBe(3_333 * 2);
+    expect(schedule.size).toBe(0);
+  });
+
   it("drains in capped batches, one batch per event-loop turn", async () => {
     const { schedule, batches } = recording({ batchSize: 100 });
     for (let i = 0; i < 1050; i++) schedule.schedule(`s${i}`, Date.now());

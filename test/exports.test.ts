@@ -67,12 +67,14 @@ describe("LiveStore", () => {
     const a = state(1);
     expect(store.set("a", a)).toBe(true);
     expect(store.set("b", state(2))).toBe(true);
-    expect(store.get("a")).toBe(a);
+    // An equal new object each time: LiveStore keeps states packed.
+    expect(store.get("a")).toStrictEqual(a);
+    expect(store.get("a")).not.toBe(store.get("a"));
     expect(store.size).toBe(2);
     expect(store.list().sort()).toEqual(["a", "b"]);
     const a2 = state(3);
     store.set("a", a2);
-    expect(store.get("a")).toBe(a2);
+    expect(store.get("a")).toStrictEqual(a2);
     expect(store.size).toBe(2);
     expect(store.destroy("a")).toBe(true);
     expect(store.destroy("a")).toBe(false);
@@ -85,7 +87,7 @@ describe("LiveStore", () => {
     const store = new LiveStore();
     const old: StoreState = { session: "{}", expiresAt: Date.now() - 1, ttl: 1 };
     store.set("old", old);
-    expect(store.get("old")).toBe(old);
+    expect(store.get("old")).toStrictEqual(old);
     expect(store.size).toBe(1);
   });
 

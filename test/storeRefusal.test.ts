@@ -41,7 +41,7 @@ describe("a store whose set() returns false", () => {
     await expect(server.bridge.setById(sessionId, { count: 1 }, ms.h())).resolves.toBe(false);
     expect(store.refused.set).toBe(2);
     expect(events.set).toHaveLength(0);
-    expect(store.get(sessionId)).toBe(before);
+    expect(store.get(sessionId)).toStrictEqual(before);
     expectKept(clientId, sessionId, 1);
     await expect(server.bridge.getById(sessionId)).resolves.toEqual({ count: 1 });
   });

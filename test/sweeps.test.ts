@@ -1,9 +1,11 @@
+import { IncomingMessage, ServerResponse } from "node:http";
+import { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import Koa from "koa";
 import { Server } from "socket.io";
 import { afterEach, describe, expect, it } from "vitest";
 import { ExpirySchedule } from "../src/bridge/ExpirySchedule.js";
-import { bridgeSession, LiveStore, type SessionBridge } from "../src/index.js";
+import { bridgeSession, LiveStore, type SessionBridge, type StoreChange } from "../src/index.js";
 import { waitUntil } from "./helpers/redis.js";
 import { recordEvents, SyncMapStore } from "./helpers/storeFixtures.js";
 import { KEYS } from "./helpers/server.js";
@@ -13,6 +15,8 @@ import { KEYS } from "./helpers/server.js";
 const N = 200_000;
 const BOUND_MS = 200;
 const TIMEOUT = 60_000;
+// A resync reads and parses each mapped session, several times the work of a cleanup step.
+const RESYNC_N = 50_000;
 
 const closing: (() => unknown)[] = [];
 afterEach(async () => {
@@ -46,6 +50,37 @@ async function longestStall(run: () => Promise<unknown>): Promise<number> {
   } finally {
     clearInterval(probe);
   }
+}
+
+/** A store whose subscriber can be told that changes were missed, as a reconnecting one reports. */
+class ResyncingStore extends SyncMapStore {
+  #listener: ((change: StoreChange) => void) | undefined;
+
+  subscribe(listener: (change: StoreChange) => void): () => void {
+    this.#listener = listener;
+    return () => void (this.#listener = undefined);
+  }
+
+  resync(): void {
+    this.#listener?.({ type: "resync" });
+  }
+}
+
+/** Maps `count` new sessions: one cookie-less request each through the app's real middleware chain (no network). */
+async function mapSessions(app: Koa, count: number): Promise<void> {
+  app.use((ctx) => {
+    ctx.session!.n = 1;
+    ctx.body = "ok";
+  });
+  const handle = app.callback();
+  const request = () => {
+    const req = new IncomingMessage(new Socket());
+    req.method = "GET";
+    req.url = "/";
+    req.headers = { host: "test.local" };
+    return handle(req, new ServerResponse(req));
+  };
+  for (let at = 0; at < count; at += 500) await Promise.all(Array.from({ length: Math.min(500, count - at) }, request));
 }
 
 function bareBridge(store: KeepingStore): SessionBridge {
@@ -107,6 +142,31 @@ describe("sweeps over many sessions yield to the event loop", () => {
     const stall = await longestStall(() => waitUntil(() => handed.size === N, 30_000, "every id"));
 
     expect(schedule.size).toBe(0);
+    expect(stall).toBeLessThan(BOUND_MS);
+  });
+
+  it(`a resync over ${RESYNC_N} mapped sessions detaches exactly those gone from the store, loop never held ${BOUND_MS} ms`, { timeout: 120_000 }, async () => {
+    const store = new ResyncingStore();
+    const app = new Koa();
+    app.keys = KEYS;
+    const bridge = bridgeSession(app, new Server(), { store });
+    closing.push(() => bridge.close());
+    await mapSessions(app, RESYNC_N);
+    const sessionIds = [...store.records.keys()];
+    expect(sessionIds).toHaveLength(RESYNC_N);
+    // Removed behind the bridge's back, unreported; the last ones mapped, so their events end the resync.
+    const gone = sessionIds.slice(-10);
+    for (const sessionId of gone) store.records.delete(sessionId);
+    const events = recordEvents(bridge);
+
+    const stall = await longestStall(async () => {
+      store.resync();
+      await waitUntil(() => events.destroy.length === gone.length, 60_000, "the resync to detach the missing sessions");
+    });
+
+    expect(events.destroy.map((event) => event.sessionId).sort()).toEqual([...gone].sort());
+    expect(bridge.getClientId(sessionIds[0]!)).toBeDefined();
+    expect(bridge.getClientId(sessionIds[RESYNC_N - 11]!)).toBeDefined();
     expect(stall).toBeLessThan(BOUND_MS);
   });
 });

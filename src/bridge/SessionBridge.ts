@@ -14,6 +14,7 @@ import { sessionCookie } from "../http/sessionCookie.js";
 import { SignatureCache } from "../http/signatureCache.js";
 import { type BridgeOptions, checkCleanupStore, checkDuration, INTERVAL_RANGE, MAX_AGE_RANGE, type ResolvedOptions, resolveOptions } from "../options.js";
 import { SessionQueue } from "../socket/SessionQueue.js";
+import { ENDS_RECORDS, LiveStore, SWEEP } from "../stores/LiveStore.js";
 import type { MaybePromise, SessionStore, StoreChange } from "../stores/types.js";
 import { installClientCookieHeader } from "../socket/clientCookieHeader.js";
 import { Handshakes } from "../socket/Handshakes.js";
@@ -61,6 +62,17 @@ function checkApp(app: unknown): asserts app is Koa {
       "koa-session is already installed on this app (app.use(session(…, app)) before bridgeSession()). Remove it: bridgeSession() installs koa-session itself, once per app, with the bridge's store.",
     );
   }
+}
+
+/** Whether `store` drops each record at the end the gateway reports, and says so through `subscribe` (LiveStore). */
+function endsRecords(store: SessionStore): boolean {
+  return (store as { [ENDS_RECORDS]?: unknown })[ENDS_RECORDS] === true && typeof store.subscribe === "function";
+}
+
+/** A LiveStore with its own `list`, `get` and `destroy`, which its one-pass sweep stands for (a subclass may refuse or count). */
+function sweepsItself(store: SessionStore): store is LiveStore {
+  const own = LiveStore.prototype;
+  return store instanceof LiveStore && store.list === own.list && store.get === own.get && store.destroy === own.destroy;
 }
 
 function checkIo(io: unknown): asserts io is Server {
@@ -128,7 +140,8 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       written: (sessionId, isNew, clientId) => this.#written(sessionId, isNew, clientId),
       saved: users && ((sessionId, record, expiresAt) => users.saved(sessionId, record, expiresAt)),
       destroyed: (sessionId, origin) => this.#destroyed(sessionId, origin),
-      expires: (sessionId, at) => this.#expiry.schedule(sessionId, at),
+      // Such a store's own schedule already reports each end: a second one here would only double the memory and the work.
+      expires: endsRecords(store) ? () => {} : (sessionId, at) => this.#expiry.schedule(sessionId, at),
       settled: (origin) => this.#requests.settled(origin),
     }, config.maxSessionBytes);
     const touch = config.socketTouchMs === undefined
@@ -297,7 +310,8 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
    * resolves the count. A call while a cleanup runs joins that one.
    */
   cleanup(): Promise<number> {
-    this.#cleaning ??= this.#gateway.cleanup().then(
+    const { store } = this.#config;
+    this.#cleaning ??= (sweepsItself(store) ? this.#sweep(store) : this.#gateway.cleanup()).then(
       (cleared) => {
         this.#cleaning = undefined;
         this.emit("cleanup", cleared);
@@ -309,6 +323,14 @@ export class SessionBridge extends EventEmitter<SessionBridgeEvents> {
       },
     );
     return this.#cleaning;
+  }
+
+  /** `cleanup()` on a LiveStore: its one pass over the map instead of a read and a destroy per record. */
+  async #sweep(store: LiveStore): Promise<number> {
+    const cleared = await store[SWEEP]((sessionId) => this.#destroyed(sessionId));
+    const { optimize } = store as SessionStore;
+    if (typeof optimize === "function") await optimize.call(store, cleared);
+    return cleared;
   }
 
   /**
