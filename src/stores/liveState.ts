@@ -25,9 +25,9 @@ export function pack(state: StoreState): Kept {
   const { session, expiresAt, ttl } = state;
   if (typeof session !== "string" || typeof expiresAt !== "number" || typeof ttl !== "number") return state;
   const tail = koaTail(session);
-  if (tail !== undefined && ttl === tail.maxAge + STORE_GRACE_MS) {
-    const late = expiresAt - tail.expire - STORE_GRACE_MS;
-    if (Number.isInteger(late) && late >= 0 && late <= MAX_LATE_MS && tail.expire + STORE_GRACE_MS + late === expiresAt) {
+  if (tail !== undefined && ttl === tail._maxAge + STORE_GRACE_MS) {
+    const late = expiresAt - tail._expire - STORE_GRACE_MS;
+    if (Number.isInteger(late) && late >= 0 && late <= MAX_LATE_MS && tail._expire + STORE_GRACE_MS + late === expiresAt) {
       return COMPACT + String.fromCharCode(late) + session;
     }
   }
@@ -48,8 +48,9 @@ function leadingNumber(kept: string): number {
 export function unpack(kept: Kept): StoreState {
   if (typeof kept !== "string") return kept;
   if (kept.charCodeAt(0) === COMPACT_CODE) {
-    const { expire, maxAge } = koaTail(kept)!;
-    return { session: kept.slice(2), expiresAt: expire + STORE_GRACE_MS + kept.charCodeAt(1), ttl: maxAge + STORE_GRACE_MS };
+    const session = kept.slice(2);
+    const { _expire, _maxAge } = koaTail(session)!;
+    return { session, expiresAt: _expire + STORE_GRACE_MS + kept.charCodeAt(1), ttl: _maxAge + STORE_GRACE_MS };
   }
   const afterExpiry = kept.indexOf(" ");
   const afterTtl = kept.indexOf(" ", afterExpiry + 1);
@@ -68,7 +69,7 @@ function compactExpire(kept: string): number {
     const digit = kept.charCodeAt(at) - 48;
     if (digit >= 0 && digit <= 9) value = value * 10 + digit;
     else if (digit === -4 && at > from && at - from < 16) return value;
-    else return koaTail(kept)!.expire;
+    else return koaTail(kept.slice(2))!._expire;
   }
 }
 

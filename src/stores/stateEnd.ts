@@ -1,20 +1,18 @@
-// koa-session writes `{ ...userData, _expire, _maxAge }` with the bookkeeping last:
-// anchored at the end, this finds the top-level fields and never ones nested in user data.
-const EXPIRING_TAIL = /"_expire":(-?\d+(?:\.\d+)?),"_maxAge":(-?\d+(?:\.\d+)?)\}$/y;
+import { bookkeepingOf, tailStart } from "../gateway/recordJson.js";
 
 /** koa-session's `_expire` and `_maxAge` at the end of a stored JSON record, as koa-session lays it out; or `undefined`. */
-export function koaTail(json: string): { expire: number; maxAge: number } | undefined {
-  const at = json.lastIndexOf('"_expire":');
+export function koaTail(json: string): { _expire: number; _maxAge: number } | undefined {
+  // Anchored at the end: the top-level fields, never ones nested in user data.
+  const at = tailStart(json);
   if (at === -1) return undefined;
-  EXPIRING_TAIL.lastIndex = at;
-  const match = EXPIRING_TAIL.exec(json);
-  return match ? { expire: Number(match[1]), maxAge: Number(match[2]) } : undefined;
+  const tail = bookkeepingOf(json, at);
+  return tail._expire === undefined ? undefined : (tail as { _expire: number; _maxAge: number });
 }
 
 /** koa-session's `_expire` in a stored JSON record, or `undefined`. */
 function expireOf(json: string): number | undefined {
   const tail = koaTail(json);
-  if (tail !== undefined) return tail.expire;
+  if (tail !== undefined) return tail._expire;
   if (!json.includes('"_expire"')) return undefined;
   // Written in another layout (by hand, another tool): parse it.
   try {
