@@ -84,6 +84,6 @@ export function endOf(kept: Kept): number {
   if (typeof kept !== "string") return recordEnd(kept.session, kept.expiresAt);
   // A compact state ends at its _expire, 10 s before its expiresAt.
   if (kept.charCodeAt(0) === COMPACT_CODE) return compactExpire(kept);
-  const state = unpack(kept);
-  return recordEnd(state.session, state.expiresAt);
+  const afterTtl = kept.indexOf(" ", kept.indexOf(" ") + 1);
+  return recordEnd(kept.slice(afterTtl + 1), leadingNumber(kept));
 }
