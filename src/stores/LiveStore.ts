@@ -30,6 +30,11 @@ export class LiveStore implements SessionStore {
   readonly #listeners = new Set<(change: StoreChange) => void>();
   // Each record's end follows from the record itself, so the schedule needs no id → slot map (and #expire rechecks every id).
   readonly #expiry = new ExpirySchedule((sessionIds) => this.#expire(sessionIds), { reverseMap: false });
+  /**
+   * While a sweep runs, the ids falling due wait for it (it removes most of
+   * them anyway, in one cheap pass) instead of competing with it record by record.
+   */
+  #waitingForSweep: string[][] | undefined;
 
   get(sessionId: string): StoreState | undefined {
     const kept = this.#records.get(sessionId);
@@ -66,11 +71,21 @@ export class LiveStore implements SessionStore {
     const slice = new TimeSlice();
     const entries = this.#records.entries();
     let cleared = 0;
-    for (;;) {
-      const swept = this.#sweepSlice(entries, now, removed, slice);
-      if (swept < 0) return cleared - swept - 1;
-      cleared += swept;
-      await slice.pause();
+    const waiting: string[][] = [];
+    this.#waitingForSweep = waiting;
+    try {
+      for (;;) {
+        const swept = this.#sweepSlice(entries, now, removed, slice);
+        if (swept < 0) return cleared - swept - 1;
+        cleared += swept;
+        await slice.pause();
+      }
+    } finally {
+      this.#waitingForSweep = undefined;
+      for (const sessionIds of waiting) {
+        this.#expire(sessionIds);
+        if (slice.spent()) await slice.pause();
+      }
     }
   }
 
@@ -108,6 +123,10 @@ export class LiveStore implements SessionStore {
   }
 
   #expire(sessionIds: string[]): void {
+    if (this.#waitingForSweep) {
+      this.#waitingForSweep.push(sessionIds);
+      return;
+    }
     const now = Date.now();
     for (const sessionId of sessionIds) {
       const kept = this.#records.get(sessionId);
