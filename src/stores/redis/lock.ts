@@ -111,7 +111,9 @@ export class RedisLock {
     this.#held.add(key);
     const { ttlMs } = this.#timings;
     const renew = setInterval(() => {
-      this.#access.eval(EXTEND, [key], [token, ttlMs]).catch((error: Error) => this.#onError(error));
+      this.#access.eval(EXTEND, [key], [token, ttlMs]).catch((error: Error) => {
+        this.#onError(new Error(message(`RedisStore could not extend the lock of ${what}: ${error.message}`), { cause: error }));
+      });
     }, Math.max(Math.floor(ttlMs / 3), 1));
     renew.unref();
     try {
