@@ -130,6 +130,34 @@ describe("sweeps over many sessions yield to the event loop", () => {
     expect(stall).toBeLessThan(BOUND_MS);
   });
 
+  it(`cleanup() on a LiveStore whose own expiry falls due meanwhile: each of ${N} records ends once, a record ended by _expire is still reported, loop never held ${BOUND_MS} ms`, { timeout: TIMEOUT }, async () => {
+    const store = new LiveStore();
+    const reported: string[] = [];
+    closing.push(store.subscribe((change) => change.type === "destroy" && reported.push(change.sessionId)));
+    const expiresAt = Date.now() + 5;
+    for (let i = 0; i < N; i++) store.set(`s${i}`, { session: "{}", expiresAt, ttl: 1000 });
+    // Ends by koa-session's _expire only, which cleanup() does not look at: the store's own expiry must still end it.
+    const expire = Date.now() + 5;
+    store.set("by-expire", { session: JSON.stringify({ _expire: expire, _maxAge: 1000 }), expiresAt: Date.now() + 60_000, ttl: 60_000 });
+    const app = new Koa();
+    app.keys = KEYS;
+    const bridge = bridgeSession(app, new Server(), { store });
+    closing.push(() => bridge.close());
+    await waitUntil(() => Date.now() > expiresAt + 1, 1_000, "the records to expire");
+
+    let swept = 0;
+    const stall = await longestStall(async () => {
+      swept = await bridge.cleanup();
+      await waitUntil(() => store.size === 0, 30_000, "every record to go");
+    });
+
+    const selfEnded = reported.filter((id) => id !== "by-expire");
+    expect(new Set(reported).size).toBe(reported.length);
+    expect(swept + selfEnded.length).toBe(N);
+    expect(reported).toContain("by-expire");
+    expect(stall).toBeLessThan(BOUND_MS);
+  });
+
   it(`an expiry schedule handing over ${N} due ids never holds the loop ${BOUND_MS} ms`, { timeout: TIMEOUT }, async () => {
     const handed = new Set<string>();
     const schedule = new ExpirySchedule((ids) => {

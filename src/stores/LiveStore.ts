@@ -31,10 +31,11 @@ export class LiveStore implements SessionStore {
   // Each record's end follows from the record itself, so the schedule needs no id → slot map (and #expire rechecks every id).
   readonly #expiry = new ExpirySchedule((sessionIds) => this.#expire(sessionIds), { reverseMap: false });
   /**
-   * While a sweep runs, the ids falling due wait for it (it removes most of
-   * them anyway, in one cheap pass) instead of competing with it record by record.
+   * Settles when the running sweep ends. Meanwhile the expiry drain waits for
+   * it (the sweep removes most of those records anyway, in one cheap pass)
+   * instead of competing with it record by record.
    */
-  #waitingForSweep: string[][] | undefined;
+  #sweeping: Promise<void> | undefined;
 
   get(sessionId: string): StoreState | undefined {
     const kept = this.#records.get(sessionId);
@@ -70,23 +71,22 @@ export class LiveStore implements SessionStore {
     const now = Date.now();
     const slice = new TimeSlice();
     const entries = this.#records.entries();
-    let cleared = 0;
-    const waiting: string[][] = [];
-    this.#waitingForSweep = waiting;
-    try {
+    const sweep = (async () => {
+      let cleared = 0;
       for (;;) {
         const swept = this.#sweepSlice(entries, now, removed, slice);
         if (swept < 0) return cleared - swept - 1;
         cleared += swept;
         await slice.pause();
       }
-    } finally {
-      this.#waitingForSweep = undefined;
-      for (const sessionIds of waiting) {
-        this.#expire(sessionIds);
-        if (slice.spent()) await slice.pause();
-      }
-    }
+    })();
+    const ended = (): void => {
+      if (this.#sweeping === sweeping) this.#sweeping = undefined;
+    };
+    // Settles either way: the sweep's own caller gets its error.
+    const sweeping = sweep.then(ended, ended);
+    this.#sweeping = sweeping;
+    return sweep;
   }
 
   /**
@@ -122,11 +122,9 @@ export class LiveStore implements SessionStore {
     return this.#records.size;
   }
 
-  #expire(sessionIds: string[]): void {
-    if (this.#waitingForSweep) {
-      this.#waitingForSweep.push(sessionIds);
-      return;
-    }
+  #expire(sessionIds: string[]): void | Promise<void> {
+    const sweeping = this.#sweeping;
+    if (sweeping) return sweeping.then(() => this.#expire(sessionIds));
     const now = Date.now();
     for (const sessionId of sessionIds) {
       const kept = this.#records.get(sessionId);
