@@ -1,13 +1,5 @@
 import type { SessionRecord } from "./record.js";
 
-/** A stored record's JSON cut in two: the user's data, and koa-session's trailing bookkeeping fields. */
-export interface RecordJson {
-  /** The user's data as a JSON object (`"{}"` when empty). */
-  user: string;
-  /** The bookkeeping fields without braces: `"_expire":…,"_maxAge":…` or `"_session":true`. */
-  tail: string;
-}
-
 // koa-session (and this package) serialize `{ ...userData, _expire, _maxAge }`
 // or `{ ...userData, _session: true }`: the bookkeeping always comes last, so
 // it can be cut off the string instead of parsing and re-serializing.
@@ -99,12 +91,6 @@ export function bookkeepingOf(json: string, at: number): SessionRecord {
     _expire: numberAt(json, at + EXPIRE.length, maxAgeAt),
     _maxAge: numberAt(json, maxAgeAt + MAX_AGE.length, json.length - 1),
   };
-}
-
-/** Splits `json` into user data and bookkeeping; `undefined` when it is not laid out as koa-session writes it. */
-export function splitRecordJson(json: string): RecordJson | undefined {
-  const at = tailStart(json);
-  return at === -1 ? undefined : { user: userJsonOf(json, at), tail: json.slice(at, -1) };
 }
 
 /** The stored JSON of user data (serialized) followed by its bookkeeping fields. */
