@@ -121,6 +121,22 @@ for (const topology of topologies) for (const family of families) describe(`brid
     expect(b.bridge.getSessionId(clientId)).toBeUndefined();
   });
 
+  it("a withSession call is acknowledged only once its write is in Redis, though the calls of a batch write together", async () => {
+    const { jar, sessionId, socket } = await shared();
+    const sockets = [socket, await b.connect(jar), await b.connect(jar), await a.connect(jar)];
+    const stored = async (): Promise<number> => JSON.parse(JSON.parse((await clients[0]!.get(`${prefix}{${sessionId}}`))!).session).count;
+    const seen: [number, number][] = [];
+    await Promise.all(sockets.map(async (s) => {
+      for (let i = 0; i < 10; i++) {
+        const count = (await s.emitWithAck("session:inc")) as number;
+        seen.push([count, await stored()]);
+      }
+    }));
+    for (const [count, inRedis] of seen) expect(inRedis).toBeGreaterThanOrEqual(count);
+    expect(seen.map(([count]) => count).sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i + 2));
+    for (const s of sockets) s.disconnect();
+  });
+
   it("HTTP requests for one client on both bridges keep one session", async () => {
     const { jar, clientId, sessionId } = await shared();
     for (let i = 0; i < 4; i++) await (i % 2 ? a : b).get("/inc", jar);

@@ -1,18 +1,19 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import type { LockedSession } from "../stores/types.js";
 
 const settle = (): void => {};
 
 /** Runs a task while holding a lock on `key` that other processes respect (a store's `withLock`). */
-export type SessionLock = <T>(key: string, task: () => Promise<T>, queued?: () => number) => Promise<T>;
+export type SessionLock = <T>(key: string, task: (locked?: LockedSession) => Promise<T>) => Promise<T>;
 
 /** At most this many queued tasks run under one lock before it goes back, so other processes get their turn. */
 const MAX_BATCH = 16;
 /** …and for at most this long. */
 const MAX_BATCH_MS = 100;
 
-/** A call waiting for its turn: `start` runs it, `fail` rejects it unrun; `done` settles when it has. */
+/** A call waiting for its turn: `start` runs it (through the lock's `locked`), `fail` rejects it unrun; `done` settles when it has run. */
 interface Queued {
-  start: () => void;
+  start: (locked: LockedSession | undefined) => void;
   fail: (error: unknown) => void;
   done: Promise<void>;
 }
@@ -23,7 +24,8 @@ interface Queued {
  * queued here for a key while it is held run under the same lock (up to
  * `MAX_BATCH` of them), so one process orders its own calls before it
  * contends with other processes, and pays one lock for many. Each caller
- * gets its task's outcome as soon as the task ends. With `reentrant`, a task
+ * gets its task's outcome as soon as the task ends and the store has what
+ * it wrote (`LockedSession.written`). With `reentrant`, a task
  * queued from inside a running task of the same key (a `setById` inside a
  * serialized request) runs at once instead of waiting for its own caller.
  */
@@ -70,16 +72,24 @@ export class SessionQueue {
   }
 
   #enqueue<T>(key: string, task: () => Promise<T>): Promise<T> {
-    let start!: () => void;
+    let start!: (locked: LockedSession | undefined) => void;
     let fail!: (error: unknown) => void;
-    const turn = new Promise<void>((resolve, reject) => {
+    const turn = new Promise<LockedSession | undefined>((resolve, reject) => {
       start = resolve;
       fail = reject;
     });
+    let ran!: () => void;
+    const done = new Promise<void>((resolve) => (ran = resolve));
     // Chained here, the task runs in its caller's async context, not in the batch's.
-    const result = turn.then(task);
+    const result = turn.then(async (locked) => {
+      const running = locked ? locked.run(task) : task();
+      running.then(ran, ran);
+      const value = await running;
+      await locked?.written();
+      return value;
+    });
     const queue = this.#batches.get(key);
-    const queued = { start, fail, done: result.then(settle, settle) };
+    const queued = { start, fail, done };
     if (queue) queue.push(queued);
     else {
       this.#batches.set(key, [queued]);
@@ -92,18 +102,18 @@ export class SessionQueue {
   #runBatch(key: string): void {
     const queue = this.#batches.get(key)!;
     let started = false;
-    const batch = async (): Promise<void> => {
+    const batch = async (locked?: LockedSession): Promise<void> => {
       started = true;
       const end = Date.now() + MAX_BATCH_MS;
       for (let n = 0; n < MAX_BATCH && queue.length > 0 && Date.now() < end; n++) {
         const next = queue.shift()!;
-        next.start();
+        next.start(locked);
         await next.done;
       }
     };
     const lock = this.#lock!;
     // A lock that throws at once fails its first call like one that rejects.
-    (async () => lock(key, batch, () => queue.length))()
+    (async () => lock(key, batch))()
       .catch((error: unknown) => {
         // The lock was not had (waited too long, Redis unreachable): the first call fails, the next ones try again.
         if (!started) queue.shift()?.fail(error);

@@ -40,6 +40,20 @@ export type StoreChange =
   | { type: "resync" };
 
 /**
+ * What a store's `withLock` may hand its task: the calls run through `run`
+ * are the lock's own, so the store may keep their writes in memory (later
+ * calls read them there) and write them together, with the release or once
+ * a call awaits something else. Each caller hears its call's outcome only
+ * after `written()`, so nothing is acknowledged before it is stored.
+ */
+export interface LockedSession {
+  /** Runs one call of the lock's batch. */
+  run<R>(call: () => Promise<R>): Promise<R>;
+  /** Resolves once every write of the calls run so far is stored; rejects when one of them failed. */
+  written(): Promise<void>;
+}
+
+/**
  * The backend store contract. `get`, `set` and `destroy` are required;
  * `list` enables `cleanup()`, and `optimize` runs after every cleanup.
  * `subscribe` and `withLock` make a store shared by several processes
@@ -67,10 +81,10 @@ export interface SessionStore {
    * sharing the store respects. `withSession`, `setById` and `destroyById`
    * run inside it (after the in-process queue); HTTP requests do not.
    * Calls queued here for the session while it is held run in the same
-   * `task`, one after another; `queued()` tells how many still wait (a store
-   * may read ahead for them).
+   * `task`, one after another, each through `locked.run` when the store
+   * passes `locked` (see `LockedSession`).
    */
-  withLock?<T>(sessionId: string, task: () => Promise<T>, queued?: () => number): Promise<T>;
+  withLock?<T>(sessionId: string, task: (locked?: LockedSession) => Promise<T>): Promise<T>;
   /**
    * User index (option `userKey`), for a store shared by several processes:
    * records that `sessionId` belongs to `userId` until `expiresAt` (called on

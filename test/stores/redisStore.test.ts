@@ -435,37 +435,88 @@ describe.skipIf(!available)("RedisStore", () => {
       expect(await client.exists(store.lockKeyOf("s"))).toBe(0);
     });
 
-    describe("reading ahead for the calls queued under a held lock", () => {
-      const one = (): number => 1; // one more call waits
+    describe("the calls of one withLock (locked.run)", () => {
+      const read = async (s: RedisStore): Promise<unknown> => JSON.parse((await s.get("s"))!.session);
 
-      it("the read after a write returns that write", async () => {
-        const read = await store.withLock("s", async () => {
-          await store.set("s", state({ v: 1 }, ms.h()));
-          return store.get("s");
-        }, one);
-        expect(JSON.parse(read!.session)).toEqual({ v: 1 });
+      it("read what the calls before them wrote, and their writes go out with the release", async () => {
+        await store.set("s", state({ v: 0 }, ms.h()));
+        let acknowledged = false;
+        const outcome = await store.withLock("s", async (locked) => {
+          const seen = await locked!.run(() => read(store));
+          await locked!.run(() => store.set("s", state({ v: 1 }, ms.h())));
+          const after = await locked!.run(() => read(store));
+          void locked!.written().then(() => (acknowledged = true));
+          // Not written yet, so not acknowledged yet: the release writes it.
+          const stored = JSON.parse((await client.get(store.keyOf("s")))!);
+          return { seen, after, stored: JSON.parse(stored.session), acknowledged };
+        });
+        expect(outcome).toEqual({ seen: { v: 0 }, after: { v: 1 }, stored: { v: 0 }, acknowledged: false });
+        await waitUntil(() => acknowledged, 2000, "written() after the release");
+        expect(await read(peer())).toEqual({ v: 1 });
+        expect(await client.exists(store.lockKeyOf("s"))).toBe(0);
       });
 
-      it("a destroy in between is never hidden by the read-ahead", async () => {
-        const read = await store.withLock("s", async () => {
-          await store.set("s", state({ v: 1 }, ms.h()));
-          await store.destroy("s");
-          return store.get("s");
-        }, one);
-        expect(read).toBeUndefined();
+      it("a write kept while a later call awaits something else goes out at once, the lock kept", async () => {
+        const stored = await store.withLock("s", async (locked) => {
+          await locked!.run(() => store.set("s", state({ v: 1 }, ms.h())));
+          const written = locked!.written();
+          return locked!.run(async () => {
+            await written;
+            expect(await client.exists(store.lockKeyOf("s"))).toBe(1);
+            return JSON.parse(JSON.parse((await client.get(store.keyOf("s")))!).session);
+          });
+        });
+        expect(stored).toEqual({ v: 1 });
       });
 
-      it("a write another process announces in between is read, not the read-ahead", async () => {
+      it("a destroy between them is seen by the next call and the kept write is dropped", async () => {
+        const outcome = await store.withLock("s", async (locked) => {
+          await locked!.run(() => store.set("s", state({ v: 1 }, ms.h())));
+          await locked!.run(() => store.destroy("s"));
+          const after = await locked!.run(() => store.get("s"));
+          await locked!.written();
+          return after;
+        });
+        expect(outcome).toBeUndefined();
+        expect(await client.exists(store.keyOf("s"))).toBe(0);
+      });
+
+      it("a write another process announces while none is kept is read by the next call", async () => {
         const writer = peer();
         const changes = await feed(store);
-        const read = await store.withLock("s", async () => {
-          await store.set("s", state({ v: 1 }, ms.h()));
+        await store.set("s", state({ v: 0 }, ms.h()));
+        const seen = await store.withLock("s", async (locked) => {
+          await locked!.run(() => read(store));
           // Another process writes without the lock (an HTTP request there).
           await writer.set("s", state({ v: 2 }, ms.h()));
           await waitUntil(() => changes.some((change) => change.type === "set" && change.sessionId === "s"));
-          return store.get("s");
-        }, one);
-        expect(JSON.parse(read!.session)).toEqual({ v: 2 });
+          return locked!.run(() => read(store));
+        });
+        expect(seen).toEqual({ v: 2 });
+      });
+
+      it("a write outside locked.run is written at once, and only the calls' own reads see the batch", async () => {
+        await store.set("s", state({ v: 0 }, ms.h()));
+        const seen = await store.withLock("s", async (locked) => {
+          await locked!.run(() => store.set("s", state({ v: 1 }, ms.h())));
+          return read(store);
+        });
+        expect(seen).toEqual({ v: 0 });
+        expect(await read(store)).toEqual({ v: 1 });
+      });
+
+      it("a lock lost before the release writes nothing and rejects written() with a clear error", async () => {
+        await store.set("s", state({ v: 0 }, ms.h()));
+        let written!: Promise<void>;
+        await store.withLock("s", async (locked) => {
+          await locked!.run(() => store.set("s", state({ v: 1 }, ms.h())));
+          written = locked!.written();
+          // As if its TTL ran out while Redis did not answer, and another process took it.
+          await client.set(store.lockKeyOf("s"), "someone-else");
+        });
+        await expect(written).rejects.toThrow('[koa-io-session] RedisStore lost the lock of session "s" before writing it');
+        expect(await read(store)).toEqual({ v: 0 });
+        expect(await client.get(store.lockKeyOf("s"))).toBe("someone-else");
       });
     });
 

@@ -1,12 +1,14 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import { invalidType, message } from "../../errors.js";
 import { readBoolean, readPositive, readString } from "../../validate.js";
-import type { SessionStore, StoreChange, StoreChangeMeta, StoreState } from "../types.js";
+import type { LockedSession, SessionStore, StoreChange, StoreChangeMeta, StoreState } from "../types.js";
 import { type RedisClientLike, redisAccess } from "./access.js";
 import type { RedisAccess } from "./client.js";
 import { InOrder } from "./inOrder.js";
 import { RedisFeed } from "./feed.js";
-import { RedisLock } from "./lock.js";
+import { type HeldLock, RedisLock, type WriteOutcome } from "./lock.js";
+import { LockedBatch, type PendingWrite, type StagedWrite } from "./lockedBatch.js";
 import { type RedisUserIndex, redisUserIndex, USER_KEY_PART } from "./userIndex.js";
 
 /** Options of `new RedisStore(opt)`. */
@@ -43,9 +45,6 @@ export interface RedisStoreOptions {
 
 /** How long `close()` waits for Redis to take the last announcements and lock releases. */
 const CLOSE_WAIT_MS = 2000;
-
-/** The longest a change written under a held lock waits for the lock's release to be announced. */
-const HELD_ANNOUNCE_MS = 50;
 
 /** One change on the channel: type, session id, client id, whether the session is new. */
 interface WireChange {
@@ -109,13 +108,14 @@ export class RedisStore implements SessionStore {
   readonly #users: RedisUserIndex;
   readonly #onError: (error: Error) => void;
   readonly #listeners = new Set<(change: StoreChange) => void>();
-  /** Sessions whose lock a batch of calls holds here: how many calls wait, and the read sent right behind the last write. */
-  readonly #batches = new Map<string, { queued: () => number; next?: Promise<string | null | undefined> | undefined }>();
+  /** The batches of calls holding a session's lock here, by session. */
+  readonly #batches = new Map<string, LockedBatch<WireChange>>();
+  /** The batch the running call belongs to, if any: only its own calls read and write through it. */
+  readonly #calls = new AsyncLocalStorage<LockedBatch<WireChange>>();
   #feed: RedisFeed | undefined;
   /** Changes written but not yet announced: one PUBLISH per event-loop turn carries them all. */
   #outbox: WireChange[] = [];
   #flushQueued = false;
-  #lateFlush: NodeJS.Timeout | undefined;
   /** Announcements on their way to Redis. */
   readonly #sending = new Set<Promise<void>>();
   /** The number of this store's next announcement. */
@@ -169,10 +169,9 @@ export class RedisStore implements SessionStore {
 
   async get(sessionId: string): Promise<StoreState | undefined> {
     const what = `read session "${sessionId}"`;
-    const batch = this.#batches.get(sessionId);
-    const ahead = batch?.next;
-    if (batch) batch.next = undefined;
-    let raw = (await ahead) ?? (await this.#call(what, () => this.#redis.get(this.keyOf(sessionId))));
+    // A call of a batch holding the lock reads what the lock's read and the calls before it left.
+    const known = this.#batchOf(sessionId)?.value;
+    let raw = known !== undefined ? known : await this.#call(what, () => this.#redis.get(this.keyOf(sessionId)));
     if (raw === null && this.#legacyKeys) raw = await this.#call(what, () => this.#redis.get(this.#prefix + sessionId));
     if (raw !== null) return parseState(raw);
     // Redis may have expired it without a keyspace notification: let the bridge detach it now.
@@ -186,25 +185,24 @@ export class RedisStore implements SessionStore {
     const what = `write session "${sessionId}"`;
     if (ttl <= 0) {
       // Already dead: Redis rejects a non-positive PX, and keeping it would only delay its removal.
-      this.#forget(sessionId);
-      await this.#call(what, () => this.#delete(sessionId));
+      const removed = this.#call(what, () => this.#delete(sessionId));
+      this.#forget(sessionId, removed);
+      await removed;
       return false;
     }
     const value = JSON.stringify({ session: state.session, expiresAt: state.expiresAt, ttl: state.ttl });
-    const written = this.#call(what, () => this.#redis.set(key, value, { PX: ttl }));
-    const batch = this.#batches.get(sessionId);
-    // The next call of the batch reads what this write leaves: its GET goes right behind the SET, on the
-    // same connection (so Redis runs it after the write), instead of one round trip after it. A failed
-    // read-ahead is read again the usual way.
-    if (batch) batch.next = batch.queued() > 0 ? this.#redis.get(key).catch(() => undefined) : undefined;
-    await written;
-    if (!meta?.refresh) this.#announce({ t: "set", s: sessionId, c: meta?.clientId, i: meta?.isNew === true }, this.#lock.holds(this.lockKeyOf(sessionId)));
+    const change: WireChange | undefined = meta?.refresh ? undefined : { t: "set", s: sessionId, c: meta?.clientId, i: meta?.isNew === true };
+    // A call of a batch holding the lock: written with the others (its caller waits for that).
+    if (this.#batchOf(sessionId)?.stage(value, state.expiresAt, change)) return true;
+    await this.#call(what, () => this.#redis.set(key, value, { PX: ttl }));
+    if (change) this.#announce(change);
     return true;
   }
 
   async destroy(sessionId: string, meta?: StoreChangeMeta): Promise<boolean> {
-    this.#forget(sessionId);
-    const removed = await this.#call(`destroy session "${sessionId}"`, () => this.#delete(sessionId));
+    const removing = this.#call(`destroy session "${sessionId}"`, () => this.#delete(sessionId));
+    this.#forget(sessionId, removing);
+    const removed = await removing;
     const change: WireChange = { t: "destroy", s: sessionId };
     // Inside a request, the destroy may be half of a login: announce it once the new session is saved.
     if (meta?.settled) void meta.settled.then(() => this.#announce(change));
@@ -271,26 +269,63 @@ export class RedisStore implements SessionStore {
     return this.#call(`list the sessions of user "${userId}"`, () => this.#users.sessionsOfUser(userId));
   }
 
-  /** Runs `task` holding the session's lock, which every process on this Redis respects. */
-  withLock<T>(sessionId: string, task: () => Promise<T>, queued?: () => number): Promise<T> {
-    const batch = queued && { queued };
-    const run = batch
-      ? () => {
-          this.#batches.set(sessionId, batch);
-          return task();
-        }
-      : task;
-    return this.#lock.run(this.lockKeyOf(sessionId), `session "${sessionId}"`, run, () => {
-      if (this.#batches.get(sessionId) === batch) this.#batches.delete(sessionId);
-      // The changes written while it was held go out with the next announcement.
-      this.#queueFlush();
+  /**
+   * Runs `task` holding the session's lock, which every process on this
+   * Redis respects. The calls it runs through `locked.run` read the record
+   * taken with the lock, and their writes go out together (see `LockedBatch`).
+   */
+  withLock<T>(sessionId: string, task: (locked?: LockedSession) => Promise<T>): Promise<T> {
+    let batch: LockedBatch<WireChange> | undefined;
+    const run = (held: HeldLock): Promise<T> => {
+      batch = new LockedBatch(sessionId, held, this.#calls, (staged) => this.#pendingWrite(sessionId, staged));
+      this.#batches.set(sessionId, batch);
+      return task(batch);
+    };
+    return this.#lock.run(this.lockKeyOf(sessionId), `session "${sessionId}"`, run, {
+      read: this.keyOf(sessionId),
+      release: () => {
+        if (this.#batches.get(sessionId) === batch) this.#batches.delete(sessionId);
+        return batch?.takeLast();
+      },
     });
   }
 
-  /** Drops a read-ahead of `sessionId`: the record changed since (a destroy, another process, Redis). */
-  #forget(sessionId: string): void {
-    const batch = this.#batches.get(sessionId);
-    if (batch) batch.next = undefined;
+  /** The batch of the running call when it holds `sessionId`'s lock. */
+  #batchOf(sessionId: string): LockedBatch<WireChange> | undefined {
+    const batch = this.#calls.getStore();
+    return batch?.sessionId === sessionId ? batch : undefined;
+  }
+
+  /**
+   * A batch's kept write, as the lock sends it. Standalone, its announcement
+   * goes in the same script; on a cluster it follows the write.
+   */
+  #pendingWrite(sessionId: string, staged: StagedWrite<WireChange>): PendingWrite {
+    const { changes } = staged;
+    const wire: Wire | undefined = changes.length > 0 && !this.#redis.isCluster ? { n: this.#node, q: this.#sequence++, c: changes } : undefined;
+    const settled = (outcome: WriteOutcome): void => {
+      if (outcome === "written") {
+        if (!wire) for (const change of changes) this.#announce(change);
+        return staged.settle();
+      }
+      if (outcome === "lost") {
+        // Nothing was published: send its number empty, or the other processes wait for it, then resync.
+        if (wire) this.#publish({ ...wire, c: [] });
+        return staged.settle(new Error(message(`RedisStore lost the lock of session "${sessionId}" before writing it (it expired while Redis did not answer); the change was not saved.`)));
+      }
+      staged.settle(new Error(message(`RedisStore could not write session "${sessionId}": ${outcome.message}`), { cause: outcome }));
+    };
+    const px = Math.max(1, Math.ceil(staged.expiresAt - Date.now()));
+    return { write: { key: this.keyOf(sessionId), value: staged.value, px, announce: wire && { channel: this.#channel, message: JSON.stringify(wire) } }, settled };
+  }
+
+  /**
+   * The record changed outside the batch holding `sessionId` here, if one
+   * does: it reads the record again; with `outcome` (a destroy of it), its
+   * kept write is dropped and its callers wait for that instead.
+   */
+  #forget(sessionId: string, outcome?: Promise<unknown>): void {
+    this.#batches.get(sessionId)?.forget(outcome);
   }
 
   /**
@@ -344,11 +379,13 @@ export class RedisStore implements SessionStore {
 
   #receive(channel: string, text: string): void {
     if (channel === this.#lockChannel) {
-      // `token key`, the key as Redis sees it (with the client's keyPrefix).
+      // `token key`, the key as Redis sees it (with the client's keyPrefix), then "\n" + the record when small.
       const space = text.indexOf(" ");
-      const key = text.slice(space + 1);
+      const newline = text.indexOf("\n", space);
+      const key = text.slice(space + 1, newline < 0 ? undefined : newline);
+      const record = newline < 0 ? undefined : text.slice(newline + 1);
       const { keyPrefix } = this.#redis;
-      if (space > 0 && key.startsWith(keyPrefix)) this.#lock.handed(text.slice(0, space), key.slice(keyPrefix.length));
+      if (space > 0 && key.startsWith(keyPrefix)) this.#lock.handed(text.slice(0, space), key.slice(keyPrefix.length), record);
       return;
     }
     if (channel !== this.#channel) {
@@ -397,15 +434,8 @@ export class RedisStore implements SessionStore {
    * event-loop turn share one PUBLISH, so a busy process sends (and every
    * process receives) one message per turn instead of one per request.
    */
-  #announce(change: WireChange, untilRelease = false): void {
+  #announce(change: WireChange): void {
     this.#outbox.push(change);
-    // Writes under a lock this process holds (a batch of withSession calls) are announced together at
-    // its release, or after HELD_ANNOUNCE_MS should one task hold it long.
-    if (untilRelease) {
-      this.#lateFlush ??= setTimeout(() => void this.#flush(), HELD_ANNOUNCE_MS);
-      this.#lateFlush.unref();
-      return;
-    }
     this.#queueFlush();
   }
 
@@ -419,14 +449,15 @@ export class RedisStore implements SessionStore {
   }
 
   #flush(): Promise<void> {
-    clearTimeout(this.#lateFlush);
-    this.#lateFlush = undefined;
     const changes = this.#outbox;
     if (changes.length === 0) return Promise.resolve();
     this.#outbox = [];
-    const wire: Wire = { n: this.#node, q: this.#sequence++, c: changes };
+    return this.#publish({ n: this.#node, q: this.#sequence++, c: changes });
+  }
+
+  #publish(wire: Wire): Promise<void> {
     const sending = this.#redis.publish(this.#channel, JSON.stringify(wire)).catch((error: Error) => {
-      this.#onError(new Error(message(`RedisStore could not announce ${changes.length} session change(s) to other processes: ${error.message}`), { cause: error }));
+      this.#onError(new Error(message(`RedisStore could not announce ${wire.c.length} session change(s) to other processes: ${error.message}`), { cause: error }));
     });
     this.#sending.add(sending);
     void sending.finally(() => this.#sending.delete(sending));
