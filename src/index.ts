@@ -9,7 +9,7 @@ export type { BridgeOptions, ForwardedSessionOptions } from "./options.js";
 export { SessionContext } from "./socket/SessionContext.js";
 export type { OnMissing, SessionHandler } from "./socket/withSession.js";
 export { LiveStore } from "./stores/LiveStore.js";
-export type { MaybePromise, SessionStore, StoreChange, StoreChangeMeta, StoreState, UserIndexVerbs } from "./stores/types.js";
+export type { LockedSession, MaybePromise, SessionStore, StoreChange, StoreChangeMeta, StoreState, UserIndexVerbs } from "./stores/types.js";
 export type { SessionData, WithSession } from "./types.js";
 export { generateUid } from "./uid.js";
 
