@@ -321,8 +321,7 @@ export class RedisStore implements SessionStore {
 
   /**
    * The record changed outside the batch holding `sessionId` here, if one
-   * does: it reads the record again; with `outcome` (a destroy of it), its
-   * kept write is dropped and its callers wait for that instead.
+   * does (see `LockedBatch.forget`).
    */
   #forget(sessionId: string, outcome?: Promise<unknown>): void {
     this.#batches.get(sessionId)?.forget(outcome);

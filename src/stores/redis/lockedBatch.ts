@@ -83,10 +83,14 @@ export class LockedBatch<C> implements LockedSession {
     return true;
   }
 
-  /** The record changed outside these calls (a destroy, another process): read it again; a kept write waits for `outcome`. */
+  /**
+   * The record changed outside these calls (another process, Redis): the next call reads it again,
+   * unless a kept write will replace it anyway. With `outcome` (a destroy here), the kept write is
+   * dropped and its callers wait for that instead.
+   */
   forget(outcome?: Promise<unknown>): void {
-    this.value = undefined;
     const write = this.#staged;
+    if (write === undefined || outcome !== undefined) this.value = undefined;
     if (write === undefined || outcome === undefined) return;
     this.#staged = undefined;
     outcome.then(() => write.settle(), (error: Error) => write.settle(error));
